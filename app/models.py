@@ -1,0 +1,145 @@
+"""The two tables: one row per recording, one row per callback received."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Enum,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, UTCDateTime, utcnow
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
+JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class ArchiveState(enum.StrEnum):
+    """Where a recording stands in the archive pipeline.
+
+    ``queued`` and ``running`` are the states the worker polls; ``running`` is
+    only ever held under a lease, so a dead worker's claim runs out.
+    """
+
+    WAITING = "waiting"  # known, but the provider has not finished it yet
+    QUEUED = "queued"  # ready: archive it, or finish deleting the original
+    RUNNING = "running"  # a worker holds the lease
+    DONE = "done"  # archive confirmed and the original deleted (or kept by choice)
+    FAILED = "failed"  # gave up after the last try; retry from admin or CLI
+    NO_MEDIA = "no_media"  # absent/failed at the provider: nothing to archive
+
+
+POLLED_STATES = (ArchiveState.QUEUED.value, ArchiveState.RUNNING.value)
+
+
+def _state_enum() -> Enum:
+    return Enum(
+        ArchiveState,
+        name="archive_state",
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda states: [s.value for s in states],
+        validate_strings=True,
+    )
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    __table_args__ = (
+        UniqueConstraint("provider", "recording_sid"),
+        # The worker's claim query reads only these rows; keep its index small.
+        Index(
+            "ix_recordings_claimable",
+            "next_attempt_at",
+            postgresql_where=text("archive_state IN ('queued', 'running')"),
+            sqlite_where=text("archive_state IN ('queued', 'running')"),
+        ),
+        Index("ix_recordings_archive_state", "archive_state"),
+        Index("ix_recordings_call_sid", "call_sid"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    account_sid: Mapped[str] = mapped_column(String(64))
+    call_sid: Mapped[str | None] = mapped_column(String(64))
+    conference_sid: Mapped[str | None] = mapped_column(String(64))
+    recording_sid: Mapped[str] = mapped_column(String(64))
+
+    provider_status: Mapped[str] = mapped_column(String(32))
+    channels: Mapped[int | None] = mapped_column(SmallInteger)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    source: Mapped[str | None] = mapped_column(String(64))
+    track: Mapped[str | None] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    media_url: Mapped[str | None] = mapped_column(Text)
+
+    archive_state: Mapped[ArchiveState] = mapped_column(_state_enum())
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    lease_holder: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    bucket: Mapped[str | None] = mapped_column(String(255))
+    key: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    archived_channels: Mapped[int | None] = mapped_column(SmallInteger)
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    original_deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Recording {self.provider}:{self.recording_sid} "
+            f"{self.provider_status}/{self.archive_state.value}>"
+        )
+
+
+class RecordingEvent(Base):
+    """One callback as received: every parameter as the provider sent it.
+
+    ``dedup_key`` is a digest of the provider and its parameters, so a
+    provider's retry of the same callback lands on the unique constraint and is
+    stored once.
+    """
+
+    __tablename__ = "recording_events"
+    __table_args__ = (
+        UniqueConstraint("provider", "dedup_key"),
+        Index("ix_recording_events_recording", "provider", "recording_sid"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    dedup_key: Mapped[str] = mapped_column(String(64))
+    account_sid: Mapped[str] = mapped_column(String(64))
+    recording_sid: Mapped[str] = mapped_column(String(64))
+    recording_status: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    method: Mapped[str] = mapped_column(String(8))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    idempotency_token: Mapped[str | None] = mapped_column(String(128))

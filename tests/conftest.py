@@ -1,0 +1,108 @@
+"""Fixtures shared by the suite.
+
+The database under test is ``TEST_DATABASE_URL`` (the test command starts a
+throwaway PostgreSQL and sets it); without it, a SQLite file in a temporary
+folder. Each test runs inside a transaction that is rolled back, except the
+``live_*`` tests, which commit for real across processes and clean up after.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import Connection, Engine, text
+
+from app import create_app
+from app.config import Settings, normalise_database_url
+from app.db import make_engine
+from tests.helpers import ACCOUNT_SID, AUTH_TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(toml_file=str(ROOT / "pyproject.toml"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    given = os.environ.get("TEST_DATABASE_URL")
+    if given:
+        return normalise_database_url(given)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """The schema exactly as the migrations build it (not ``create_all``)."""
+    command.upgrade(alembic_config(database_url), "head")
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as connection:
+        outer = connection.begin()
+        yield connection
+        outer.rollback()
+
+
+def base_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "secret_key": "test-secret-key",
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change the app's settings."""
+    return {}
+
+
+@pytest.fixture
+def app(connection: Connection, database_url: str, settings_overrides: dict[str, Any]) -> Flask:
+    settings = base_settings(database_url, **settings_overrides)
+    app = create_app({"settings": settings, "bind": connection})
+    app.config.update(TESTING=True)
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def live_engine(engine: Engine) -> Iterator[Engine]:
+    """For tests whose writes must be seen by other connections and processes."""
+    yield engine
+    with engine.begin() as connection:
+        for table in ("recording_events", "recordings"):
+            connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608

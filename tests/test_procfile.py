@@ -1,0 +1,166 @@
+"""``release`` then ``web``, run exactly as the Procfile writes them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from threading import Barrier
+
+import pytest
+import requests
+from sqlalchemy import Engine, func, select
+
+from app.models import ArchiveState, Recording, RecordingEvent
+from tests.helpers import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    OTHER_ACCOUNT_SID,
+    WEBHOOK_PATH,
+    recording_params,
+    recording_sid,
+    sign,
+)
+from tests.procfile import Process, free_port, process_env, run_release, wait_until_serving
+
+PUBLIC_HOST = "archiver.example.com"
+PUBLIC_URL = f"https://{PUBLIC_HOST}{WEBHOOK_PATH}"
+
+
+@pytest.fixture
+def web(live_engine: Engine, database_url: str, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = process_env(
+        {
+            "PORT": str(port),
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "procfile-test-secret",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "WEB_CONCURRENCY": "2",
+        }
+    )
+    release = run_release(env)
+    assert release.returncode == 0, release.stderr
+    process = Process("web", env, tmp_path / "web.log")
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base_url, process)
+        yield base_url
+    finally:
+        process.stop()
+    assert AUTH_TOKEN not in process.log(), "the auth token reached the logs"
+
+
+def post_as_heroku(base_url: str, params: dict[str, str], signature: str) -> requests.Response:
+    """What Heroku's router forwards: the public Host, and X-Forwarded-Proto: https."""
+    return requests.post(
+        base_url + WEBHOOK_PATH,
+        data=params,
+        headers={
+            "Host": PUBLIC_HOST,
+            "X-Forwarded-Proto": "https",
+            "X-Twilio-Signature": signature,
+        },
+        timeout=10,
+    )
+
+
+def counts(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as connection:
+        recordings = connection.execute(select(func.count()).select_from(Recording)).scalar_one()
+        events = connection.execute(select(func.count()).select_from(RecordingEvent)).scalar_one()
+    return recordings, events
+
+
+def test_a_signed_callback_through_the_router_is_stored_in_both_tables(web, live_engine):
+    params = recording_params("completed")
+    response = post_as_heroku(web, params, sign(PUBLIC_URL, params))
+    assert response.status_code == 204, response.text
+    assert counts(live_engine) == (1, 1)
+    with live_engine.connect() as connection:
+        state = connection.execute(select(Recording.archive_state)).scalar_one()
+    assert state is ArchiveState.QUEUED
+
+
+@pytest.mark.parametrize(
+    "case", ["wrong-signature", "missing-signature", "foreign-account", "signed-for-http"]
+)
+def test_refused_callbacks_store_nothing(web, live_engine, case):
+    params = recording_params("completed")
+    signature = sign(PUBLIC_URL, params)
+    if case == "wrong-signature":
+        signature = sign(PUBLIC_URL, params, token="not-the-token")
+    elif case == "missing-signature":
+        signature = ""
+    elif case == "foreign-account":
+        params = recording_params("completed", AccountSid=OTHER_ACCOUNT_SID)
+        signature = sign(PUBLIC_URL, params)
+    elif case == "signed-for-http":
+        signature = sign(f"http://{PUBLIC_HOST}{WEBHOOK_PATH}", params)
+    response = post_as_heroku(web, params, signature)
+    assert response.status_code == 403
+    assert response.json()["error"]
+    assert counts(live_engine) == (0, 0)
+
+
+def test_a_malformed_field_is_a_400_naming_it(web, live_engine):
+    params = recording_params("completed", RecordingChannels="7")
+    response = post_as_heroku(web, params, sign(PUBLIC_URL, params))
+    assert response.status_code == 400
+    assert "RecordingChannels" in response.json()["error"]
+    assert counts(live_engine) == (0, 0)
+
+
+def test_an_oversized_body_is_a_413(web, live_engine):
+    params = recording_params("completed", Padding="x" * 70_000)
+    response = post_as_heroku(web, params, sign(PUBLIC_URL, params))
+    assert response.status_code == 413
+    assert counts(live_engine) == (0, 0)
+
+
+def test_a_get_callback_is_served(web, live_engine):
+    params = recording_params("completed")
+    prepared = requests.Request("GET", PUBLIC_URL, params=params).prepare()
+    query = prepared.url.split("?", 1)[1]
+    response = requests.get(
+        f"{web}{WEBHOOK_PATH}?{query}",
+        headers={
+            "Host": PUBLIC_HOST,
+            "X-Forwarded-Proto": "https",
+            "X-Twilio-Signature": sign(prepared.url, None),
+        },
+        timeout=10,
+    )
+    assert response.status_code == 204, response.text
+    assert counts(live_engine) == (1, 1)
+
+
+def test_racing_duplicates_across_workers_leave_one_correct_row(web, live_engine):
+    """Every recording's callbacks are sent at once, duplicated and out of order."""
+    sids = [recording_sid(n) for n in range(1, 21)]
+    jobs = []
+    for sid in sids:
+        completed = recording_params("completed", sid=sid)
+        in_progress = recording_params("in-progress", sid=sid)
+        jobs += [completed] * 4 + [in_progress] * 2
+    barrier = Barrier(12)
+
+    def send(params: dict[str, str]) -> int:
+        barrier.wait(timeout=30)
+        return post_as_heroku(web, params, sign(PUBLIC_URL, params)).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(send, jobs))
+    assert statuses == [204] * len(jobs)
+    with live_engine.connect() as connection:
+        rows = connection.execute(
+            select(Recording.recording_sid, Recording.provider_status, Recording.archive_state)
+        ).all()
+        events = connection.execute(select(func.count()).select_from(RecordingEvent)).scalar_one()
+    assert sorted(r.recording_sid for r in rows) == sids
+    assert {(r.provider_status, r.archive_state) for r in rows} == {
+        ("completed", ArchiveState.QUEUED)
+    }
+    # One event per distinct callback: a completed and an in-progress per recording.
+    assert events == 2 * len(sids)
