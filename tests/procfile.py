@@ -54,18 +54,26 @@ def run_release(env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
 class Process:
     """One Procfile process in its own process group, output to a log file."""
 
-    def __init__(self, name: str, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self, name: str, env: Mapping[str, str], log_path: Path, command: str | None = None
+    ) -> None:
         self.name = name
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.popen = subprocess.Popen(
-            ["bash", "-c", "exec " + procfile_commands()[name]],
+            ["bash", "-c", "exec " + (command or procfile_commands()[name])],
             cwd=ROOT,
             env=dict(env),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    @classmethod
+    def from_command(
+        cls, name: str, command: str, env: Mapping[str, str], log_path: Path
+    ) -> Process:
+        return cls(name, env, log_path, command=command)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -85,13 +93,17 @@ class Process:
         return code
 
 
-def wait_until_serving(base_url: str, process: Process, timeout: float = 30) -> None:
+def wait_until_serving(
+    base_url: str, process: Process, timeout: float = 30, path: str | None = "/healthz"
+) -> None:
+    """Poll until the server answers (any status when ``path`` is None)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
             raise RuntimeError(f"{process.name} exited:\n{process.log()}")
         try:
-            if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+            response = requests.get(f"{base_url}{path or '/'}", timeout=1)
+            if path is None or response.status_code == 200:
                 return
         except requests.ConnectionError:
             pass
