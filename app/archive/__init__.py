@@ -1,0 +1,1 @@
+"""The archive pipeline: claim, download, upload, confirm, delete the original."""

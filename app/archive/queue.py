@@ -1,0 +1,208 @@
+"""The archive queue lives in the recordings table.
+
+A recording is claimable when its state is ``queued`` or ``running`` and its
+``next_attempt_at`` has passed: for a running recording that time is its lease
+expiry, so a worker that died loses its claim without anyone noticing it died.
+Claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (any number of workers on
+any number of machines); on SQLite the write lock taken by ``BEGIN IMMEDIATE``
+serialises claims instead. Every later write checks the lease holder, so a
+worker whose lease was taken over cannot overwrite its successor's work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.models import ArchiveState, Recording
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A snapshot of a claimed recording, safe to use outside the session."""
+
+    id: int
+    provider: str
+    account_sid: str
+    recording_sid: str
+    call_sid: str | None
+    conference_sid: str | None
+    media_url: str | None
+    channels: int | None
+    duration_seconds: int | None
+    started_at: dt.datetime | None
+    created_at: dt.datetime
+    attempts: int
+    key: str | None
+    size_bytes: int | None
+    sha256: str | None
+    archived_at: dt.datetime | None
+    original_deleted_at: dt.datetime | None
+
+
+def claim_next(
+    session: Session, worker_id: str, lease_seconds: float, now: dt.datetime | None = None
+) -> Claim | None:
+    """Take the most overdue claimable recording under a lease, or None."""
+    now = now or utcnow()
+    recording = session.execute(
+        select(Recording)
+        .where(
+            Recording.archive_state.in_([ArchiveState.QUEUED, ArchiveState.RUNNING]),
+            Recording.next_attempt_at <= now,
+        )
+        .order_by(Recording.next_attempt_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).scalar_one_or_none()
+    if recording is None:
+        return None
+    expires = now + dt.timedelta(seconds=lease_seconds)
+    recording.archive_state = ArchiveState.RUNNING
+    recording.lease_holder = worker_id
+    recording.lease_expires_at = expires
+    recording.next_attempt_at = expires
+    recording.attempts += 1
+    recording.updated_at = now
+    session.flush()
+    return Claim(
+        **{name: getattr(recording, name) for name in Claim.__dataclass_fields__},
+    )
+
+
+def _update_held(session: Session, claim_id: int, worker_id: str, **values: Any) -> bool:
+    """Update the recording only while ``worker_id`` still holds its lease."""
+    values.setdefault("updated_at", utcnow())
+    result = session.execute(
+        update(Recording)
+        .where(
+            Recording.id == claim_id,
+            Recording.lease_holder == worker_id,
+            Recording.archive_state == ArchiveState.RUNNING,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def renew_lease(session: Session, claim_id: int, worker_id: str, lease_seconds: float) -> bool:
+    expires = utcnow() + dt.timedelta(seconds=lease_seconds)
+    return _update_held(
+        session, claim_id, worker_id, lease_expires_at=expires, next_attempt_at=expires
+    )
+
+
+def mark_archived(
+    session: Session,
+    claim_id: int,
+    worker_id: str,
+    *,
+    bucket: str,
+    key: str,
+    size_bytes: int,
+    sha256: str,
+    channels: int,
+) -> bool:
+    return _update_held(
+        session,
+        claim_id,
+        worker_id,
+        bucket=bucket,
+        key=key,
+        size_bytes=size_bytes,
+        sha256=sha256,
+        archived_channels=channels,
+        archived_at=utcnow(),
+        last_error=None,
+    )
+
+
+def forget_archive(session: Session, claim_id: int, worker_id: str) -> bool:
+    """The archived object vanished before the original was deleted: archive again."""
+    return _update_held(
+        session,
+        claim_id,
+        worker_id,
+        archived_at=None,
+        key=None,
+        size_bytes=None,
+        sha256=None,
+        archived_channels=None,
+    )
+
+
+def mark_original_deleted(session: Session, claim_id: int, worker_id: str) -> bool:
+    return _update_held(session, claim_id, worker_id, original_deleted_at=utcnow())
+
+
+def mark_done(session: Session, claim_id: int, worker_id: str) -> bool:
+    return _update_held(
+        session,
+        claim_id,
+        worker_id,
+        archive_state=ArchiveState.DONE,
+        lease_holder=None,
+        lease_expires_at=None,
+        next_attempt_at=None,
+        last_error=None,
+    )
+
+
+def schedule_retry(
+    session: Session, claim_id: int, worker_id: str, error: str, at: dt.datetime
+) -> bool:
+    return _update_held(
+        session,
+        claim_id,
+        worker_id,
+        archive_state=ArchiveState.QUEUED,
+        lease_holder=None,
+        lease_expires_at=None,
+        next_attempt_at=at,
+        last_error=error,
+    )
+
+
+def mark_failed(session: Session, claim_id: int, worker_id: str, error: str) -> bool:
+    return _update_held(
+        session,
+        claim_id,
+        worker_id,
+        archive_state=ArchiveState.FAILED,
+        lease_holder=None,
+        lease_expires_at=None,
+        next_attempt_at=None,
+        last_error=error,
+    )
+
+
+def release(session: Session, claim_id: int, worker_id: str) -> bool:
+    """Give a claim back unfinished (shutdown): no attempt is counted."""
+    return _update_held(
+        session,
+        claim_id,
+        worker_id,
+        archive_state=ArchiveState.QUEUED,
+        lease_holder=None,
+        lease_expires_at=None,
+        next_attempt_at=utcnow(),
+        attempts=Recording.attempts - 1,
+    )
+
+
+def requeue_failed(session: Session) -> int:
+    """Put every failed recording back in the queue with a fresh set of tries."""
+    now = utcnow()
+    result = session.execute(
+        update(Recording)
+        .where(Recording.archive_state == ArchiveState.FAILED)
+        .values(archive_state=ArchiveState.QUEUED, attempts=0, next_attempt_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,275 @@
+"""The pipeline against a real SeaweedFS and a fake Twilio that is a real HTTP server."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.archive import queue
+from app.archive.pipeline import Archiver
+from app.archive.storage import make_store
+from app.db import transaction
+from app.models import ArchiveState
+from tests.archive.conftest import (
+    body_bytes,
+    drain,
+    queue_recording,
+    read_object,
+    recording,
+)
+from tests.fakes.twilio_api import Body, FakeTwilioApi
+from tests.helpers import ACCOUNT_SID, CALL_SID, recording_sid
+
+MONO = Body(size=150_000, seed=1)
+DUAL = Body(size=300_000, seed=2)
+
+
+def expected_key(sid: str, ext: str = "mp3") -> str:
+    return f"calls/twilio/{ACCOUNT_SID}/2026/11/16/{sid}.{ext}"
+
+
+def assert_archived_once(
+    fake: FakeTwilioApi, s3: Any, bucket: str, sessions, sid: str, body: Body | bytes, channels: int
+) -> None:
+    """The bytes in S3 are the provider's, described right, and the original went once."""
+    data = body_bytes(body)
+    key = expected_key(sid)
+    assert read_object(s3, bucket, key) == data
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["ContentType"] == "audio/mpeg"
+    assert head["Metadata"]["recording-sid"] == sid
+    assert head["Metadata"]["call-sid"] == CALL_SID
+    assert head["Metadata"]["account-sid"] == ACCOUNT_SID
+    assert head["Metadata"]["channels"] == str(channels)
+    assert head["Metadata"]["duration"] == "42"
+    assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert len(fake.deletes(sid)) == 1
+    assert fake.is_deleted(sid)
+    row = recording(sessions, sid)
+    assert row.archive_state is ArchiveState.DONE
+    assert row.key == key and row.bucket == bucket
+    assert row.size_bytes == len(data)
+    assert row.sha256 == hashlib.sha256(data).hexdigest()
+    assert row.archived_channels == channels
+    assert row.archived_at is not None and row.original_deleted_at is not None
+    assert row.archived_at <= row.original_deleted_at
+    assert row.lease_holder is None
+
+
+@pytest.fixture
+def delete_guard(fake_twilio: FakeTwilioApi, s3, bucket):
+    """At the moment each DELETE arrives, the archive must already hold the full object."""
+    seen: list[tuple[str, bool]] = []
+
+    def check(request) -> None:
+        if request.method == "DELETE" and request.recording_sid:
+            key = expected_key(request.recording_sid)
+            try:
+                head = s3.head_object(Bucket=bucket, Key=key)
+                ok = "sha256" in head["Metadata"]
+            except s3.exceptions.ClientError:
+                ok = False
+            seen.append((request.recording_sid, ok))
+
+    fake_twilio.on_request = check
+    return seen
+
+
+def test_a_dual_channel_recording_is_archived_then_deleted(
+    archiver, fake_twilio, s3, bucket, sessions, delete_guard
+):
+    sid = recording_sid(1)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+    queue_recording(sessions, fake_twilio, sid, channels=2)
+    drain(archiver, sessions)
+    assert_archived_once(fake_twilio, s3, bucket, sessions, sid, DUAL, channels=2)
+    gets = fake_twilio.media_gets(sid)
+    assert [g.query.get("RequestedChannels") for g in gets] == ["2"]
+    assert gets[0].path.endswith(f"{sid}.mp3")
+    assert delete_guard == [(sid, True)]
+
+
+def test_a_mono_only_recording_falls_back_to_one_channel_after_a_400(
+    archiver, fake_twilio, s3, bucket, sessions, delete_guard
+):
+    sid = recording_sid(2)
+    fake_twilio.add_recording(sid, mono=MONO, dual_unsupported=True)
+    queue_recording(sessions, fake_twilio, sid, channels=2)
+    drain(archiver, sessions)
+    assert_archived_once(fake_twilio, s3, bucket, sessions, sid, MONO, channels=1)
+    asked = [(g.query.get("RequestedChannels"), g.status) for g in fake_twilio.media_gets(sid)]
+    assert asked == [("2", 400), ("1", 200)]
+    assert delete_guard == [(sid, True)]
+
+
+def test_a_one_channel_recording_is_asked_for_as_it_is(archiver, fake_twilio, s3, bucket, sessions):
+    sid = recording_sid(3)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+    queue_recording(sessions, fake_twilio, sid, channels=1)
+    drain(archiver, sessions)
+    assert_archived_once(fake_twilio, s3, bucket, sessions, sid, MONO, channels=1)
+    assert [g.query for g in fake_twilio.media_gets(sid)] == [{}]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"not_ready": 3}, id="404-not-ready-yet"),
+        pytest.param({"fail_statuses": [429], "retry_after": "0"}, id="429-retry-after"),
+        pytest.param({"fail_statuses": [500, 503]}, id="5xx"),
+        pytest.param({"stall_after": 50_000, "stall_seconds": 30}, id="stall-mid-body"),
+        pytest.param({"break_after": 70_000}, id="connection-broken-mid-body"),
+    ],
+)
+def test_it_retries_provider_faults_and_archives_exactly_once(
+    archiver, fake_twilio, s3, bucket, sessions, delete_guard, fault
+):
+    sid = recording_sid(4)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL, **fault)
+    queue_recording(sessions, fake_twilio, sid, channels=2)
+    drain(archiver, sessions)
+    assert_archived_once(fake_twilio, s3, bucket, sessions, sid, DUAL, channels=2)
+    row = recording(sessions, sid)
+    assert row.attempts >= 2
+    assert delete_guard == [(sid, True)]
+
+
+def test_a_refused_token_fails_at_once_with_a_clear_error(
+    archive_settings, sessions, fake_twilio, s3, bucket
+):
+    settings = archive_settings.with_overrides({"twilio_auth_token": "wrong-token"})
+    archiver = Archiver(settings, sessions, make_store(settings), "w")
+    sid = recording_sid(5)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+    queue_recording(sessions, fake_twilio, sid)
+    drain(archiver, sessions)
+    row = recording(sessions, sid)
+    assert row.archive_state is ArchiveState.FAILED
+    assert row.attempts == 1
+    assert "credentials" in row.last_error
+    assert "wrong-token" not in row.last_error
+    assert fake_twilio.deletes(sid) == []
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+def test_a_recording_url_off_the_api_origin_gets_no_request(
+    archiver, fake_twilio, sessions, s3, bucket
+):
+    with FakeTwilioApi(ACCOUNT_SID, "x") as elsewhere:
+        sid = recording_sid(6)
+        elsewhere.add_recording(sid, mono=MONO)
+        queue_recording(sessions, elsewhere, sid)  # RecordingUrl points at the other server
+        drain(archiver, sessions)
+        assert elsewhere.requests == []
+    row = recording(sessions, sid)
+    assert row.archive_state is ArchiveState.FAILED
+    assert "RecordingUrl refused" in row.last_error
+    assert fake_twilio.requests == []
+
+
+def test_the_last_try_ends_in_failed_and_retry_failed_brings_it_back(
+    archive_settings, sessions, fake_twilio, s3, bucket
+):
+    settings = archive_settings.with_overrides({"archive_max_attempts": 3})
+    archiver = Archiver(settings, sessions, make_store(settings), "w")
+    sid = recording_sid(7)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL, fail_statuses=[500, 502, 503])
+    queue_recording(sessions, fake_twilio, sid)
+    drain(archiver, sessions)
+    row = recording(sessions, sid)
+    assert row.archive_state is ArchiveState.FAILED
+    assert row.attempts == 3
+    assert "HTTP 503" in row.last_error
+    assert fake_twilio.deletes(sid) == []
+    assert not fake_twilio.is_deleted(sid)
+
+    with transaction(sessions) as session:
+        assert queue.requeue_failed(session) == 1
+    drain(archiver, sessions)
+    assert_archived_once(fake_twilio, s3, bucket, sessions, sid, DUAL, channels=2)
+
+
+def test_a_failed_delete_resumes_at_the_delete_without_downloading_again(
+    archiver, fake_twilio, s3, bucket, sessions, delete_guard
+):
+    sid = recording_sid(8)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL, delete_statuses=[500])
+    queue_recording(sessions, fake_twilio, sid)
+    drain(archiver, sessions)
+    assert_archived_once(fake_twilio, s3, bucket, sessions, sid, DUAL, channels=2)
+    assert len(fake_twilio.media_gets(sid)) == 1
+    assert recording(sessions, sid).attempts == 2
+
+
+class TestKeepingTheOriginal:
+    @pytest.fixture
+    def archive_overrides(self):
+        return {"delete_original": False}
+
+    def test_the_original_is_left_alone(self, archiver, fake_twilio, s3, bucket, sessions):
+        sid = recording_sid(9)
+        fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+        queue_recording(sessions, fake_twilio, sid)
+        drain(archiver, sessions)
+        assert read_object(s3, bucket, expected_key(sid)) == DUAL.read_all()
+        assert [r for r in fake_twilio.requests if r.method == "DELETE"] == []
+        row = recording(sessions, sid)
+        assert row.archive_state is ArchiveState.DONE
+        assert row.original_deleted_at is None
+
+
+class TestWav:
+    @pytest.fixture
+    def archive_overrides(self):
+        return {"recording_format": "wav"}
+
+    def test_wav_is_asked_for_and_stored_as_wav(self, archiver, fake_twilio, s3, bucket, sessions):
+        sid = recording_sid(10)
+        fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+        queue_recording(sessions, fake_twilio, sid)
+        drain(archiver, sessions)
+        key = expected_key(sid, "wav")
+        assert read_object(s3, bucket, key) == DUAL.read_all()
+        assert s3.head_object(Bucket=bucket, Key=key)["ContentType"] == "audio/x-wav"
+        assert fake_twilio.media_gets(sid)[0].path.endswith(".wav")
+
+
+def test_a_multipart_sized_recording_arrives_whole(archiver, fake_twilio, s3, bucket, sessions):
+    big = Body(size=21 * 1024 * 1024 + 123, seed=3)
+    sid = recording_sid(11)
+    fake_twilio.add_recording(sid, mono=MONO, dual=big)
+    queue_recording(sessions, fake_twilio, sid)
+    drain(archiver, sessions)
+    stored = s3.get_object(Bucket=bucket, Key=expected_key(sid))["Body"]
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stored.read(1 << 20), b""):
+        digest.update(chunk)
+    assert digest.hexdigest() == big.sha256()
+    assert recording(sessions, sid).archive_state is ArchiveState.DONE
+    assert len(fake_twilio.deletes(sid)) == 1
+
+
+class TestLocalFolder:
+    """The embedded default: no bucket, the same pipeline into a folder."""
+
+    @pytest.fixture
+    def archive_overrides(self, tmp_path):
+        return {"s3_bucket": None, "local_archive_dir": str(tmp_path / "archive")}
+
+    def test_it_writes_the_file_and_its_metadata(
+        self, archiver, archive_settings, fake_twilio, sessions
+    ):
+        sid = recording_sid(12)
+        fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+        queue_recording(sessions, fake_twilio, sid)
+        drain(archiver, sessions)
+        path = Path(archive_settings.local_archive_dir) / expected_key(sid)
+        assert path.read_bytes() == DUAL.read_all()
+        meta = path.with_name(path.name + ".meta.json").read_text()
+        assert hashlib.sha256(DUAL.read_all()).hexdigest() in meta
+        assert not list(path.parent.glob("*.partial"))
+        assert len(fake_twilio.deletes(sid)) == 1
+        assert recording(sessions, sid).bucket == archive_settings.local_archive_dir
