@@ -223,7 +223,7 @@ class Archiver:
                 if delay is None:
                     raise
                 log.warning("database unavailable (%s); retrying in %ss", type(exc).__name__, delay)
-                time.sleep(delay)
+                self.stop.wait(delay)
         raise AssertionError("unreachable")
 
     def _held(self, step: Callable[[Session], bool]) -> None:

@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 
 from app.config import Settings
 
-# Part size for multipart uploads. The worker's memory is bounded by
-# PART_SIZE * (UPLOAD_THREADS + a part or two in the read queue).
+# Part size for multipart uploads. The worker's memory is bounded by about
+# PART_SIZE * (UPLOAD_THREADS + 2): the parts in flight, one queued, one read.
 PART_SIZE = 8 * 1024 * 1024
 UPLOAD_THREADS = 4
 
@@ -107,6 +107,9 @@ class S3Store:
             max_concurrency=UPLOAD_THREADS,
             use_threads=True,
         )
+        # s3transfer buffers up to this many parts read from a non-seekable
+        # stream (default 10); a few more than the threads keeps them busy.
+        self.transfer.max_in_memory_upload_chunks = UPLOAD_THREADS + 1
 
     @property
     def location(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.archive.conftest import (
     queue_recording,
     read_object,
     recording,
+    wait_for,
 )
 from tests.fakes.twilio_api import Body, FakeTwilioApi
 from tests.helpers import ACCOUNT_SID, CALL_SID, recording_sid
@@ -273,3 +275,51 @@ class TestLocalFolder:
         assert not list(path.parent.glob("*.partial"))
         assert len(fake_twilio.deletes(sid)) == 1
         assert recording(sessions, sid).bucket == archive_settings.local_archive_dir
+
+
+class TestTheStoreGoingAwayMidUpload:
+    @pytest.fixture
+    def archive_overrides(self):
+        return {"archive_max_attempts": 20, "archive_retry_max_seconds": 1.0}
+
+    def test_it_retries_until_the_store_is_back_and_deletes_only_then(
+        self, archiver, fake_twilio, seaweed, s3, bucket, sessions, delete_guard
+    ):
+        sid = recording_sid(13)
+        big = Body(size=40 * 1024 * 1024, seed=13)
+        # The stall holds the download open mid-way, with parts already sent to S3.
+        fake_twilio.add_recording(
+            sid, mono=MONO, dual=big, stall_after=20 * 1024 * 1024, stall_seconds=1.5
+        )
+        queue_recording(sessions, fake_twilio, sid)
+
+        def parts_uploaded() -> bool:
+            uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+            return any(
+                s3.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts")
+                for u in uploads
+            )
+
+        first_try = threading.Thread(target=archiver.run_once)
+        first_try.start()
+        try:
+            wait_for(parts_uploaded, 30, "a multipart upload under way")
+            seaweed.kill()
+        finally:
+            first_try.join(60)
+        row = recording(sessions, sid)
+        assert row.archive_state is ArchiveState.QUEUED, row.last_error
+        assert row.archived_at is None
+        assert fake_twilio.deletes(sid) == []
+        assert not fake_twilio.is_deleted(sid)
+
+        seaweed.restart()
+        drain(archiver, sessions)
+        stored = s3.get_object(Bucket=bucket, Key=expected_key(sid))["Body"]
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: stored.read(1 << 20), b""):
+            digest.update(chunk)
+        assert digest.hexdigest() == big.sha256()
+        assert len(fake_twilio.deletes(sid)) == 1
+        assert delete_guard == [(sid, True)]
+        assert recording(sessions, sid).archive_state is ArchiveState.DONE

@@ -1,0 +1,666 @@
+"""A fake Twilio REST API for recordings: a real HTTP/1.1 server on 127.0.0.1.
+
+Only the part of the API the archive worker touches is served::
+
+    GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.mp3   (or .wav, or no extension = WAV)
+           optional ?RequestedChannels=1|2
+    GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.json  (a small metadata document)
+    DELETE /2010-04-01/Accounts/{AC}/Recordings/{RE}.json  (or no extension)
+
+Every request needs HTTP Basic auth (account SID / auth token), as Twilio does;
+otherwise 401. Bodies are streamed in chunks, so a :class:`Body` can be hundreds
+of megabytes without ever being held in memory. Faults (not-ready 404s, error
+statuses, a stall or a broken connection mid-body) are scripted per recording
+with :meth:`FakeTwilioApi.add_recording`.
+
+Every request is recorded as a :class:`RecordedRequest`. The record is appended
+when the request arrives; its ``status`` is filled in *before* the first byte of
+the response is written (so a client that has seen the response always finds
+the status in the log) and ``bytes_sent`` grows while the body streams.
+
+``on_request`` (if set) is called for every request, in the server thread,
+*before* the request is answered, with a snapshot whose ``status`` is ``0``
+(not decided yet). The response waits for the callback, so a test can look at
+the world at the exact moment, e.g. a DELETE arrives. An exception raised by the
+callback does not stop the response; it is kept in ``hook_errors``.
+
+Range requests are not supported (the full body is always served, with 200).
+A 204 response carries no Content-Length (RFC 9110 forbids it there); every
+other response, errors included, has a correct Content-Length, and connections
+are kept alive unless a fault closes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import hmac
+import http.server
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+API_VERSION = "2010-04-01"
+BLOCK_SIZE = 64 * 1024
+DEFAULT_CHUNK = 64 * 1024
+
+_ROUTE = re.compile(
+    rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Recordings/"
+    r"(?P<sid>[^/.]+)(?:\.(?P<ext>[A-Za-z0-9]+))?$"
+)
+_MEDIA_TYPES: dict[str | None, str] = {
+    "mp3": "audio/mpeg",
+    "wav": "audio/x-wav",
+    None: "audio/x-wav",  # Twilio serves WAV when the URL has no extension
+}
+
+
+# --------------------------------------------------------------------------- bodies
+
+
+@functools.lru_cache(maxsize=64)
+def _base_block(seed: int) -> bytes:
+    return random.Random(seed).randbytes(BLOCK_SIZE)
+
+
+@dataclass(frozen=True)
+class Body:
+    """``size`` deterministic pseudo-random bytes derived from ``seed``, never all in memory.
+
+    The bytes are a 64 KiB block drawn from ``random.Random(seed)``, repeated, with
+    the block index XOR-ed into the first 8 bytes of each block, so no two blocks
+    are equal and a shifted or repeated block changes the digest.
+    """
+
+    size: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            raise ValueError("size must be >= 0")
+
+    def block(self, index: int) -> bytes:
+        """The full 64 KiB block number ``index`` (ignoring ``size``)."""
+        base = _base_block(self.seed)
+        head = int.from_bytes(base[:8], "little") ^ index
+        return head.to_bytes(8, "little") + base[8:]
+
+    def read_range(self, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)``, clipped to the body."""
+        start, end = max(0, start), min(end, self.size)
+        parts: list[bytes] = []
+        while start < end:
+            index, offset = divmod(start, BLOCK_SIZE)
+            take = min(BLOCK_SIZE - offset, end - start)
+            block = self.block(index)
+            parts.append(block if take == BLOCK_SIZE else block[offset : offset + take])
+            start += take
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK) -> Iterator[bytes]:
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be > 0")
+        for start in range(0, self.size, chunk_size):
+            yield self.read_range(start, start + chunk_size)
+
+    def read_all(self) -> bytes:
+        """All the bytes at once: for small bodies."""
+        return self.read_range(0, self.size)
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the body, computed by streaming (and cached)."""
+        return _digest(self.size, self.seed, "sha256")
+
+    def md5(self) -> str:
+        """Hex MD5 of the body (what S3 reports as the ETag of a single-part upload)."""
+        return _digest(self.size, self.seed, "md5")
+
+
+@functools.lru_cache(maxsize=256)
+def _digest(size: int, seed: int, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    for chunk in Body(size, seed).iter_chunks(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+Payload = Body | bytes
+
+
+def payload_size(payload: Payload) -> int:
+    return payload.size if isinstance(payload, Body) else len(payload)
+
+
+def iter_payload(
+    payload: Payload, chunk_size: int = DEFAULT_CHUNK, limit: int | None = None
+) -> Iterator[bytes]:
+    """The payload's bytes in chunks, stopping after ``limit`` bytes if given."""
+    end = payload_size(payload) if limit is None else min(limit, payload_size(payload))
+    for start in range(0, end, chunk_size):
+        stop = min(start + chunk_size, end)
+        if isinstance(payload, Body):
+            yield payload.read_range(start, stop)
+        else:
+            yield payload[start:stop]
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the fake saw it.
+
+    ``status`` is 0 until the answer is decided (that is what ``on_request`` sees).
+    ``bytes_sent`` counts body bytes only (not headers). ``kind`` is ``"media"``,
+    ``"metadata"``, ``"delete"`` or ``"other"``.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    recording_sid: str | None
+    status: int
+    auth_ok: bool
+    time: float
+    bytes_sent: int = 0
+    kind: str = "other"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def snapshot(self) -> RecordedRequest:
+        return dataclasses.replace(self, query=dict(self.query), headers=dict(self.headers))
+
+
+@dataclass
+class _Recording:
+    sid: str
+    mono: Payload
+    dual: Payload | None
+    dual_unsupported: bool
+    not_ready: int
+    fail_statuses: list[int]
+    retry_after: str | None
+    stall_after: int | None
+    stall_seconds: float
+    break_after: int | None
+    faults_left: int
+    delete_statuses: list[int]
+    deleted: bool = False
+
+
+@dataclass
+class _Fault:
+    kind: str  # "stall" | "break"
+    after: int
+    seconds: float = 0.0
+
+
+@dataclass
+class _Answer:
+    status: int
+    json_body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    payload: Payload | None = None
+    content_type: str | None = None
+    fault: _Fault | None = None
+
+
+_ERROR_CODES = {400: 20001, 401: 20003, 404: 20404, 405: 20004, 429: 20429, 500: 20500, 503: 20503}
+_REASONS = {
+    400: "Bad Request",
+    401: "Authenticate",
+    404: "The requested resource was not found",
+    405: "Method not allowed",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
+
+def twilio_error(status: int, message: str | None = None, code: int | None = None) -> _Answer:
+    """An error answer with a JSON body shaped like Twilio's."""
+    code = code if code is not None else _ERROR_CODES.get(status, 20000 + status)
+    body = {
+        "code": code,
+        "message": message or _REASONS.get(status, "Error"),
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    return _Answer(status=status, json_body=body)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, fake: FakeTwilioApi) -> None:
+        self.fake = fake
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeTwilio/1.0"
+    sys_version = ""
+    timeout = 120  # an idle keep-alive connection is dropped after this
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._untrack(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _dispatch(self) -> None:
+        self.server.fake._handle(self)
+
+    do_GET = _dispatch
+    do_HEAD = _dispatch
+    do_DELETE = _dispatch
+    do_POST = _dispatch
+    do_PUT = _dispatch
+    do_PATCH = _dispatch
+    do_OPTIONS = _dispatch
+
+
+class FakeTwilioApi:
+    """The recordings part of Twilio's REST API, served for real on 127.0.0.1.
+
+    Use as a context manager, or call :meth:`start` / :meth:`stop`.
+    """
+
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.on_request: Callable[[RecordedRequest], None] | None = None
+        self.hook_errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._recordings: dict[str, _Recording] = {}
+        self._log: list[RecordedRequest] = []
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle
+
+    def start(self) -> FakeTwilioApi:
+        if self._server is not None:
+            raise RuntimeError("already started")
+        self._stopping.clear()
+        self._server = _Server(self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fake-twilio-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; returns quickly even while a response is stalled or streaming."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:  # wake handlers blocked reading or writing
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeTwilioApi:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def recording_url(self, recording_sid: str) -> str:
+        """What Twilio sends as ``RecordingUrl``: no extension."""
+        return (
+            f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording_sid}"
+        )
+
+    # -- scripting
+
+    def add_recording(
+        self,
+        recording_sid: str,
+        *,
+        mono: Payload,
+        dual: Payload | None = None,
+        dual_unsupported: bool = False,
+        not_ready: int = 0,
+        fail_statuses: Sequence[int] = (),
+        retry_after: str | None = None,
+        stall_after: int | None = None,
+        stall_seconds: float = 30,
+        break_after: int | None = None,
+        faults_times: int = 1,
+        delete_statuses: Sequence[int] = (),
+    ) -> None:
+        """Serve a recording (replacing any with the same SID).
+
+        Media GETs answer, in this order: ``not_ready`` 404s, then one answer per
+        ``fail_statuses`` entry (429s carry ``Retry-After: retry_after`` if given),
+        then the media. ``RequestedChannels=2`` gets ``dual``, or a 400 if
+        ``dual_unsupported`` or there is no ``dual``; ``=1`` or none gets ``mono``.
+        The first ``faults_times`` media GETs that would succeed stall after
+        ``stall_after`` bytes for ``stall_seconds`` and then close, or close after
+        ``break_after`` bytes; the Content-Length is always the full size.
+        DELETEs answer ``delete_statuses`` in order, then 204 (then 404, as
+        everything for a deleted recording does).
+        """
+        recording = _Recording(
+            sid=recording_sid,
+            mono=mono,
+            dual=dual,
+            dual_unsupported=dual_unsupported,
+            not_ready=not_ready,
+            fail_statuses=list(fail_statuses),
+            retry_after=retry_after,
+            stall_after=stall_after,
+            stall_seconds=stall_seconds,
+            break_after=break_after,
+            faults_left=faults_times if stall_after is not None or break_after is not None else 0,
+            delete_statuses=list(delete_statuses),
+        )
+        with self._lock:
+            self._recordings[recording_sid] = recording
+
+    # -- inspection
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A copy of every request so far, in arrival order."""
+        with self._lock:
+            return [r.snapshot() for r in self._log]
+
+    def deletes(self, recording_sid: str) -> list[RecordedRequest]:
+        """The DELETEs of this recording that were answered 204."""
+        return [
+            r
+            for r in self.requests
+            if r.method == "DELETE" and r.recording_sid == recording_sid and r.status == 204
+        ]
+
+    def media_gets(self, recording_sid: str) -> list[RecordedRequest]:
+        """Every GET of this recording's media, whatever it was answered."""
+        return [
+            r
+            for r in self.requests
+            if r.method == "GET" and r.kind == "media" and r.recording_sid == recording_sid
+        ]
+
+    def is_deleted(self, recording_sid: str) -> bool:
+        with self._lock:
+            recording = self._recordings.get(recording_sid)
+            return recording is not None and recording.deleted
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._log.clear()
+
+    # -- internals (called from handler threads)
+
+    def _track(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(connection)
+
+    def _untrack(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(connection)
+
+    def _auth_ok(self, header: str | None) -> bool:
+        if not header:
+            return False
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return False
+        user, sep, password = decoded.partition(":")
+        return (
+            sep == ":"
+            and hmac.compare_digest(user.encode(), self.account_sid.encode())
+            and hmac.compare_digest(password.encode(), self.auth_token.encode())
+        )
+
+    def _handle(self, handler: _Handler) -> None:
+        arrived = time.monotonic()
+        split = urlsplit(handler.path)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        _drain_request_body(handler)
+        match = _ROUTE.match(split.path)
+        method = handler.command
+        kind = "other"
+        if match:
+            ext = match["ext"]
+            if method in ("GET", "HEAD") and ext in _MEDIA_TYPES:
+                kind = "media"
+            elif method in ("GET", "HEAD") and ext == "json":
+                kind = "metadata"
+            elif method == "DELETE" and ext in (None, "json"):
+                kind = "delete"
+        record = RecordedRequest(
+            method=method,
+            path=split.path,
+            query=query,
+            recording_sid=match["sid"] if match else None,
+            status=0,
+            auth_ok=self._auth_ok(handler.headers.get("Authorization")),
+            time=arrived,
+            kind=kind,
+            headers={k: v for k, v in handler.headers.items()},
+        )
+        with self._lock:
+            self._log.append(record)
+            snapshot = record.snapshot()
+        hook = self.on_request
+        if hook is not None:
+            try:
+                hook(snapshot)
+            except BaseException as exc:  # noqa: BLE001 - kept for the test to look at
+                self.hook_errors.append(exc)
+
+        answer = self._decide(record, match)
+        with self._lock:
+            record.status = answer.status
+        if answer.payload is not None:
+            self._send_media(handler, record, answer)
+        else:
+            self._send_simple(handler, record, answer)
+
+    def _decide(self, record: RecordedRequest, match: re.Match[str] | None) -> _Answer:
+        if match is None:
+            return twilio_error(404, f"The requested resource {record.path} was not found")
+        if not record.auth_ok:
+            answer = twilio_error(401, "Authenticate")
+            answer.headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+            return answer
+        not_found = twilio_error(404, f"The requested resource {record.path} was not found")
+        if record.kind == "other":
+            if record.method in ("GET", "HEAD"):
+                return not_found
+            return twilio_error(405, f"Method {record.method} not allowed on {record.path}")
+        if match["account"] != self.account_sid:
+            return not_found
+        with self._lock:
+            recording = self._recordings.get(match["sid"])
+            if recording is None or recording.deleted:
+                return not_found
+            if record.kind == "delete":
+                if recording.delete_statuses:
+                    return twilio_error(recording.delete_statuses.pop(0))
+                recording.deleted = True
+                return _Answer(status=204)
+            if record.kind == "metadata":
+                return _Answer(status=200, json_body=self._metadata(recording))
+            # media
+            if recording.not_ready > 0:
+                recording.not_ready -= 1
+                return not_found
+            if recording.fail_statuses:
+                status = recording.fail_statuses.pop(0)
+                answer = twilio_error(status)
+                if status == 429 and recording.retry_after is not None:
+                    answer.headers["Retry-After"] = recording.retry_after
+                return answer
+            channels = record.query.get("RequestedChannels")
+            if channels in (None, "1"):
+                payload = recording.mono
+            elif channels == "2":
+                if recording.dual_unsupported or recording.dual is None:
+                    return twilio_error(
+                        400,
+                        "RequestedChannels=2 is not supported: this recording has one channel",
+                    )
+                payload = recording.dual
+            else:
+                return twilio_error(400, f"Invalid RequestedChannels: {channels}")
+            fault: _Fault | None = None
+            if record.method == "GET" and recording.faults_left > 0:
+                recording.faults_left -= 1
+                if recording.stall_after is not None:
+                    fault = _Fault("stall", recording.stall_after, recording.stall_seconds)
+                elif recording.break_after is not None:
+                    fault = _Fault("break", recording.break_after)
+            ext = match["ext"]
+            return _Answer(status=200, payload=payload, content_type=_MEDIA_TYPES[ext], fault=fault)
+
+    def _metadata(self, recording: _Recording) -> dict[str, Any]:
+        path = f"/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording.sid}"
+        dual = recording.dual is not None and not recording.dual_unsupported
+        return {
+            "sid": recording.sid,
+            "account_sid": self.account_sid,
+            "status": "completed",
+            "channels": 2 if dual else 1,
+            "uri": f"{path}.json",
+            "media_url": f"{self.base_url}{path}",
+        }
+
+    def _send_simple(self, handler: _Handler, record: RecordedRequest, answer: _Answer) -> None:
+        body = b""
+        if answer.json_body is not None:
+            body = json.dumps(answer.json_body).encode()
+        try:
+            handler.send_response(answer.status)
+            if answer.status != 204:
+                handler.send_header("Content-Type", "application/json; charset=utf-8")
+                handler.send_header("Content-Length", str(len(body)))
+            for name, value in answer.headers.items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            if body and handler.command != "HEAD":
+                handler.wfile.write(body)
+                with self._lock:
+                    record.bytes_sent = len(body)
+            handler.wfile.flush()
+        except OSError:
+            handler.close_connection = True
+
+    def _send_media(self, handler: _Handler, record: RecordedRequest, answer: _Answer) -> None:
+        assert answer.payload is not None and answer.content_type is not None
+        size = payload_size(answer.payload)
+        fault = answer.fault
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", answer.content_type)
+            handler.send_header("Content-Length", str(size))
+            handler.end_headers()
+            if handler.command == "HEAD":
+                handler.wfile.flush()
+                return
+            limit = fault.after if fault is not None else None
+            for chunk in iter_payload(answer.payload, DEFAULT_CHUNK, limit):
+                if self._stopping.is_set():
+                    raise ConnectionAbortedError("server stopping")
+                handler.wfile.write(chunk)
+                with self._lock:
+                    record.bytes_sent += len(chunk)
+            handler.wfile.flush()
+        except OSError:
+            _close(handler)
+            return
+        if fault is None:
+            return
+        if fault.kind == "stall":
+            deadline = time.monotonic() + fault.seconds
+            while not self._stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._stopping.wait(min(0.1, left))
+        _close(handler)
+
+
+def _close(handler: _Handler) -> None:
+    """Drop the connection now, without sending anything more."""
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _drain_request_body(handler: _Handler) -> None:
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        handler.close_connection = True  # not worth parsing: just don't reuse the connection
+        return
+    try:
+        length = int(handler.headers.get("Content-Length") or 0)
+    except ValueError:
+        handler.close_connection = True
+        return
+    while length > 0:
+        data = handler.rfile.read(min(length, 1 << 16))
+        if not data:
+            break
+        length -= len(data)
