@@ -109,7 +109,7 @@ class S3Store:
         )
         # s3transfer buffers up to this many parts read from a non-seekable
         # stream (default 10); a few more than the threads keeps them busy.
-        self.transfer.max_in_memory_upload_chunks = UPLOAD_THREADS + 1
+        self.transfer.max_in_memory_upload_chunks = UPLOAD_THREADS
 
     @property
     def location(self) -> str:

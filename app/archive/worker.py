@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import random
@@ -23,6 +25,25 @@ log = logging.getLogger(__name__)
 MAX_IDLE_BACKOFF = 30.0
 
 
+def bound_heap_growth() -> None:
+    """Make glibc return large buffers to the system as soon as they are freed.
+
+    Upload parts are 8 MiB buffers allocated and freed over and over by several
+    threads. glibc's default raises its mmap threshold after the first free, so
+    later parts come from per-thread heaps that keep the memory: the worker's
+    RSS then grows with each recording (seen as 203 MB after three 500 MB
+    recordings, against 128 MB with this). A fixed 1 MiB threshold keeps every
+    part in its own mapping, unmapped on free.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_mmap_threshold = -3
+        if not libc.mallopt(m_mmap_threshold, 1024 * 1024):
+            log.warning("mallopt(M_MMAP_THRESHOLD) refused; memory may grow with each recording")
+    except (OSError, AttributeError) as exc:
+        log.warning("not glibc (%s); memory may grow with each recording", exc)
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -35,6 +56,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     up to 30 s and keeps going.
     """
     stop = stop or threading.Event()
+    bound_heap_growth()
     if threading.current_thread() is threading.main_thread():
 
         def on_signal(signum: int, _frame: FrameType | None) -> None:
