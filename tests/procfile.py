@@ -102,10 +102,10 @@ def wait_until_serving(
         if process.popen.poll() is not None:
             raise RuntimeError(f"{process.name} exited:\n{process.log()}")
         try:
-            response = requests.get(f"{base_url}{path or '/'}", timeout=1)
+            response = requests.get(f"{base_url}{path or '/'}", timeout=5)
             if path is None or response.status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or busy starting: poll again
         time.sleep(0.05)
     raise TimeoutError(f"{process.name} did not answer in {timeout}s:\n{process.log()}")

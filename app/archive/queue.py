@@ -15,11 +15,21 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.models import ArchiveState, Recording
+
+# Idle workers on PostgreSQL LISTEN here; whoever queues work NOTIFYs.
+WAKE_CHANNEL = "recordings_queued"
+_NOTIFY = text("SELECT pg_notify(:channel, '')")
+
+
+def notify_workers(session: Session) -> None:
+    """Wake idle workers when this transaction commits (PostgreSQL; a no-op elsewhere)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_NOTIFY, {"channel": WAKE_CHANNEL})
 
 
 @dataclass(frozen=True)
@@ -205,4 +215,5 @@ def requeue_failed(session: Session) -> int:
         .values(archive_state=ArchiveState.QUEUED, attempts=0, next_attempt_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    notify_workers(session)
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -10,12 +11,17 @@ import random
 import signal
 import socket
 import threading
+import time
 import uuid
 from types import FrameType
+from typing import Any
 
+import psycopg
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from app.archive.pipeline import Archiver
+from app.archive.queue import WAKE_CHANNEL
 from app.archive.storage import make_store
 from app.config import Settings
 from app.db import make_engine, make_session_factory
@@ -42,6 +48,55 @@ def bound_heap_growth() -> None:
             log.warning("mallopt(M_MMAP_THRESHOLD) refused; memory may grow with each recording")
     except (OSError, AttributeError) as exc:
         log.warning("not glibc (%s); memory may grow with each recording", exc)
+
+
+class IdleWait:
+    """How an idle worker waits for work.
+
+    On PostgreSQL it LISTENs on a connection of its own and wakes as soon as a
+    webhook queues a recording; the poll interval remains the fallback (and
+    the only way elsewhere). The wait is sliced, so SIGTERM is seen quickly.
+    """
+
+    def __init__(self, engine: Engine, stop: threading.Event) -> None:
+        self.engine = engine
+        self.stop = stop
+        self._connection: psycopg.Connection[Any] | None = None
+
+    def wait(self, timeout: float) -> None:
+        if self.engine.dialect.name != "postgresql":
+            self.stop.wait(timeout)
+            return
+        deadline = time.monotonic() + timeout
+        try:
+            if self._connection is None or self._connection.closed:
+                # A NOTIFY sent before LISTEN is lost: listen, then let the
+                # caller look for work once more before waiting.
+                self.listen()
+                return
+            while not self.stop.is_set() and (left := deadline - time.monotonic()) > 0:
+                for _ in self._connection.notifies(timeout=min(left, 0.5), stop_after=1):
+                    return
+        except psycopg.Error as exc:
+            log.warning("LISTEN connection failed (%s); polling instead", type(exc).__name__)
+            self.close()
+            self.stop.wait(max(0.0, deadline - time.monotonic()))
+
+    def listen(self) -> None:
+        """Open the listening connection (PostgreSQL only)."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        url = self.engine.url.set(drivername="postgresql")
+        self._connection = psycopg.connect(
+            url.render_as_string(hide_password=False), autocommit=True, connect_timeout=10
+        )
+        self._connection.execute(f"LISTEN {WAKE_CHANNEL}")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._connection.close()
+            self._connection = None
 
 
 def worker_id() -> str:
@@ -77,6 +132,11 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     archiver = Archiver(
         settings, make_session_factory(engine), make_store(settings), worker_id(), stop=stop
     )
+    idle = IdleWait(engine, stop)
+    try:
+        idle.listen()  # before the first look for work, so no NOTIFY falls in between
+    except psycopg.Error as exc:
+        log.warning("LISTEN failed (%s); polling until it works", type(exc).__name__)
     log.info(
         "worker %s started: store %s, providers %s",
         archiver.worker_id,
@@ -96,7 +156,8 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
                 stop.wait(delay)
                 continue
             if not worked:
-                stop.wait(settings.worker_poll_seconds * random.uniform(0.5, 1.5))
+                idle.wait(settings.worker_poll_seconds * random.uniform(0.5, 1.5))
     finally:
+        idle.close()
         engine.dispose()
         log.info("worker %s stopped", archiver.worker_id)

@@ -14,15 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, case, func, text
+from sqlalchemy import Table, case, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.archive.queue import notify_workers
 from app.db import utcnow
 from app.models import ArchiveState, Recording, RecordingEvent
 from app.providers.callbacks import STATUS_RANK, RecordingCallback, archive_state_for
-
-ARCHIVE_CHANNEL = "recordings_queued"
 
 
 @dataclass(frozen=True)
@@ -155,10 +154,7 @@ def store_callback(session: Session, callback: RecordingCallback, delivery: Deli
             "updated_at": now,
         },
     )
-    if state is ArchiveState.QUEUED and dialect == "postgresql":
+    if state is ArchiveState.QUEUED:
         # Delivered on commit; idle workers wake at once instead of at their next poll.
-        connection.execute(_NOTIFY, {"channel": ARCHIVE_CHANNEL})
+        notify_workers(session)
     return True
-
-
-_NOTIFY = text("SELECT pg_notify(:channel, '')")

@@ -226,3 +226,17 @@ def _done_count(sessions: Any) -> int:
     except OperationalError:  # still coming back up
         return -1
     return sum(1 for s in rows if s is ArchiveState.DONE)
+
+
+def test_an_idle_worker_on_postgresql_wakes_when_work_is_queued(
+    workers, fake_twilio, sessions, is_postgres
+):
+    if not is_postgres:
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; elsewhere the poll interval applies")
+    worker = workers.start(WORKER_POLL_SECONDS="120")
+    wait_for(lambda: "started" in worker.log(), 30, "the worker to start")
+    sid = recording_sid(7)
+    fake_twilio.add_recording(sid, mono=Body(size=10_000, seed=7))
+    queue_recording(sessions, fake_twilio, sid, channels=1)
+    # Far sooner than the 60-180 s poll: only the NOTIFY can have woken it.
+    wait_for(lambda: all_in_state(sessions, ArchiveState.DONE, 1), 20, "the wake-up")
