@@ -323,3 +323,50 @@ class TestTheStoreGoingAwayMidUpload:
         assert len(fake_twilio.deletes(sid)) == 1
         assert delete_guard == [(sid, True)]
         assert recording(sessions, sid).archive_state is ArchiveState.DONE
+
+
+def test_a_404_to_the_delete_means_already_gone(archiver, fake_twilio, s3, bucket, sessions):
+    sid = recording_sid(14)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL, delete_statuses=[404])
+    queue_recording(sessions, fake_twilio, sid)
+    drain(archiver, sessions)
+    row = recording(sessions, sid)
+    assert row.archive_state is ArchiveState.DONE
+    assert row.original_deleted_at is not None
+    assert read_object(s3, bucket, expected_key(sid)) == DUAL.read_all()
+    assert row.attempts == 1
+
+
+def test_retry_after_from_a_429_sets_the_next_attempt(archiver, fake_twilio, sessions):
+    sid = recording_sid(15)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL, fail_statuses=[429], retry_after="120")
+    queue_recording(sessions, fake_twilio, sid)
+    assert archiver.run_once()
+    row = recording(sessions, sid)
+    assert row.archive_state is ArchiveState.QUEUED
+    assert "429" in row.last_error
+    # ARCHIVE_RETRY_MAX_SECONDS (0.5 s here) caps even the provider's wish.
+    waited = (row.next_attempt_at - row.updated_at).total_seconds()
+    assert 0.45 <= waited <= 0.55
+
+
+class TestServerSideEncryption:
+    """SeaweedFS cannot encrypt without a KMS, so asking for SSE must fail the
+    upload (proving the header is sent) and leave the original alone."""
+
+    @pytest.fixture
+    def archive_overrides(self):
+        return {"s3_sse": "AES256", "archive_max_attempts": 2}
+
+    def test_an_upload_the_store_refuses_never_deletes_the_original(
+        self, archiver, fake_twilio, sessions
+    ):
+        sid = recording_sid(16)
+        fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+        queue_recording(sessions, fake_twilio, sid)
+        drain(archiver, sessions)
+        row = recording(sessions, sid)
+        assert row.archive_state is ArchiveState.FAILED
+        assert "upload" in row.last_error
+        assert fake_twilio.deletes(sid) == []
+        assert row.archived_at is None
