@@ -151,57 +151,49 @@ def mark_original_deleted(session: Session, claim_id: int, worker_id: str) -> bo
     return _update_held(session, claim_id, worker_id, original_deleted_at=utcnow())
 
 
-def mark_done(session: Session, claim_id: int, worker_id: str) -> bool:
+def _let_go(
+    session: Session,
+    claim_id: int,
+    worker_id: str,
+    state: ArchiveState,
+    next_attempt_at: dt.datetime | None,
+    **values: Any,
+) -> bool:
+    """Leave ``running`` for ``state``; the lease goes, whatever comes next."""
     return _update_held(
         session,
         claim_id,
         worker_id,
-        archive_state=ArchiveState.DONE,
+        archive_state=state,
         lease_holder=None,
         lease_expires_at=None,
-        next_attempt_at=None,
-        last_error=None,
+        next_attempt_at=next_attempt_at,
+        **values,
     )
+
+
+def mark_done(session: Session, claim_id: int, worker_id: str) -> bool:
+    return _let_go(session, claim_id, worker_id, ArchiveState.DONE, None, last_error=None)
 
 
 def schedule_retry(
     session: Session, claim_id: int, worker_id: str, error: str, at: dt.datetime
 ) -> bool:
-    return _update_held(
-        session,
-        claim_id,
-        worker_id,
-        archive_state=ArchiveState.QUEUED,
-        lease_holder=None,
-        lease_expires_at=None,
-        next_attempt_at=at,
-        last_error=error,
-    )
+    return _let_go(session, claim_id, worker_id, ArchiveState.QUEUED, at, last_error=error)
 
 
 def mark_failed(session: Session, claim_id: int, worker_id: str, error: str) -> bool:
-    return _update_held(
-        session,
-        claim_id,
-        worker_id,
-        archive_state=ArchiveState.FAILED,
-        lease_holder=None,
-        lease_expires_at=None,
-        next_attempt_at=None,
-        last_error=error,
-    )
+    return _let_go(session, claim_id, worker_id, ArchiveState.FAILED, None, last_error=error)
 
 
 def release(session: Session, claim_id: int, worker_id: str) -> bool:
     """Give a claim back unfinished (shutdown): no attempt is counted."""
-    return _update_held(
+    return _let_go(
         session,
         claim_id,
         worker_id,
-        archive_state=ArchiveState.QUEUED,
-        lease_holder=None,
-        lease_expires_at=None,
-        next_attempt_at=utcnow(),
+        ArchiveState.QUEUED,
+        utcnow(),
         attempts=Recording.attempts - 1,
     )
 
