@@ -28,6 +28,11 @@ NAMING_CONVENTION = {
 }
 
 
+# The advisory lock `release` holds while migrating (PostgreSQL). Any fixed
+# 64-bit number works; this one spells "recarchv" in ASCII.
+MIGRATION_LOCK_ID = 0x7265636172636876
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 
 from app import models  # noqa: F401  (registers the tables on the metadata)
 from app.config import database_url_from_env
-from app.db import Base, make_engine
+from app.db import MIGRATION_LOCK_ID, Base, make_engine
 
 config = context.config
 if not logging.getLogger().handlers:
@@ -22,9 +22,6 @@ if not logging.getLogger().handlers:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
 target_metadata = Base.metadata
-
-# Any fixed 64-bit number works; this one spells "recarchv" in ASCII.
-MIGRATION_LOCK_ID = 0x7265636172636876
 
 
 def _database_url() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,8 +10,10 @@ from threading import Barrier
 
 import pytest
 import requests
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, create_engine, func, inspect, select, text
+from sqlalchemy.engine import make_url
 
+from app.db import MIGRATION_LOCK_ID
 from app.models import ArchiveState, Recording, RecordingEvent
 from tests.helpers import (
     ACCOUNT_SID,
@@ -164,3 +167,53 @@ def test_racing_duplicates_across_workers_leave_one_correct_row(web, live_engine
     }
     # One event per distinct callback: a completed and an in-progress per recording.
     assert events == 2 * len(sids)
+
+
+def test_releases_wait_for_the_migration_lock_and_then_both_succeed(
+    engine: Engine, is_postgres, database_url
+):
+    """Two releases started while the lock is held both wait on it, then finish."""
+    if not is_postgres:
+        pytest.skip("advisory locks are PostgreSQL's")
+    name = "release_race"
+    admin = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    url = make_url(database_url).set(database=name)
+    env = process_env({"DATABASE_URL": url.render_as_string(hide_password=False)})
+    race_engine = create_engine(url)
+    try:
+        with race_engine.connect() as holder, ThreadPoolExecutor(2) as pool:
+            holder.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            futures = [pool.submit(run_release, env) for _ in range(2)]
+
+            def waiting() -> int:
+                with admin.connect() as connection:
+                    return int(
+                        connection.execute(
+                            text(
+                                "SELECT count(*) FROM pg_locks "
+                                "WHERE locktype = 'advisory' AND NOT granted"
+                            )
+                        ).scalar_one()
+                    )
+
+            deadline = time.monotonic() + 60
+            while waiting() < 2:
+                assert time.monotonic() < deadline, "the releases did not wait for the lock"
+                assert not any(f.done() for f in futures), "a release ran without the lock"
+                time.sleep(0.05)
+            holder.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+            holder.commit()
+            results = [f.result(timeout=120) for f in futures]
+        for result in results:
+            assert result.returncode == 0, result.stderr
+        with race_engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            assert len(versions) == 1
+            assert inspect(connection).has_table("recordings")
+    finally:
+        race_engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
