@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -79,6 +80,14 @@ def register_errorhandlers(app: Flask) -> None:
 
     for code in (400, 404, 405, 413):
         app.register_error_handler(code, json_error)
+
+    def database_unavailable(error: OperationalError) -> tuple[Response, int]:
+        # Nothing was stored: say so with a 503, which providers retry, and
+        # keep the driver's message (it may name hosts or users) in the log only.
+        app.logger.error("database unavailable: %s", type(error.orig).__name__)
+        return jsonify(error="database unavailable; nothing was stored, try again"), 503
+
+    app.register_error_handler(OperationalError, database_unavailable)
 
 
 def register_commands(app: Flask) -> None:

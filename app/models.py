@@ -87,7 +87,7 @@ class Recording(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     source: Mapped[str | None] = mapped_column(String(64))
     track: Mapped[str | None] = mapped_column(String(32))
-    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(32))
     media_url: Mapped[str | None] = mapped_column(Text)
 
     archive_state: Mapped[ArchiveState] = mapped_column(_state_enum())

@@ -81,7 +81,8 @@ ACCOUNT_SID = _sid_pattern("AC")
 CALL_SID = _sid_pattern("CA")
 RECORDING_SID = _sid_pattern("RE")
 CONFERENCE_SID = _sid_pattern("CF")
-_TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+# Short identifiers (statuses, sources, tracks, error codes): fit their columns.
+_TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
@@ -141,7 +142,7 @@ def _rfc2822(params: Mapping[str, str], name: str) -> dt.datetime | None:
 def _token(params: Mapping[str, str], name: str) -> str | None:
     value = _optional(params, name)
     if value is not None and not _TOKEN.fullmatch(value):
-        raise CallbackError(f"{name} is malformed")
+        raise CallbackError(f"{name} is malformed: expected up to 32 letters, digits or -_.:")
     return value
 
 
@@ -166,7 +167,7 @@ def parse_compatibility_callback(provider: str, params: Mapping[str, str]) -> Re
     recording_sid = _sid(params, "RecordingSid", RECORDING_SID, required=True)
     status = _required(params, "RecordingStatus")
     if not _TOKEN.fullmatch(status):
-        raise CallbackError("RecordingStatus is malformed")
+        raise CallbackError("RecordingStatus is malformed: expected a word such as completed")
     assert account_sid is not None and recording_sid is not None
     return RecordingCallback(
         provider=provider,

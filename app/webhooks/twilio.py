@@ -62,8 +62,9 @@ def twilio_recording_status() -> Response:
         method=request.method,
         params=flatten(params),
         remote_addr=request.remote_addr,
-        request_id=request.headers.get("X-Request-Id") or uuid.uuid4().hex,
-        idempotency_token=request.headers.get(twilio.IDEMPOTENCY_HEADER),
+        # Headers are the sender's to choose: keep them within their columns.
+        request_id=(request.headers.get("X-Request-Id") or uuid.uuid4().hex)[:128],
+        idempotency_token=(request.headers.get(twilio.IDEMPOTENCY_HEADER) or "")[:128] or None,
     )
     with transaction(session_factory()) as session:
         stored = store_callback(session, callback, delivery)

@@ -61,7 +61,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("source", sa.String(length=64), nullable=True),
         sa.Column("track", sa.String(length=32), nullable=True),
-        sa.Column("error_code", sa.String(length=16), nullable=True),
+        sa.Column("error_code", sa.String(length=32), nullable=True),
         sa.Column("media_url", sa.Text(), nullable=True),
         sa.Column(
             "archive_state",

@@ -372,3 +372,22 @@ class TestWithNoTrustedProxy:
             },
         )
         assert response.status_code == 204
+
+
+def test_an_overlong_request_id_header_is_cut_to_fit_not_a_500(client, connection):
+    headers = {"X-Request-Id": "r" * 500, "I-Twilio-Idempotency-Token": "t" * 500}
+    response = signed_post(client, recording_params(), headers=headers)
+    assert response.status_code == 204
+    event = connection.execute(select(RecordingEvent)).one()
+    assert event.request_id == "r" * 128
+    assert event.idempotency_token == "t" * 128
+
+
+@pytest.mark.parametrize(
+    "field", ["RecordingTrack", "RecordingSource", "ErrorCode", "RecordingStatus"]
+)
+def test_an_overlong_short_field_is_a_400_naming_it(client, connection, field):
+    response = signed_post(client, recording_params(**{field: "x" * 33}))
+    assert response.status_code == 400
+    assert field in response.get_json()["error"]
+    assert count(connection, RecordingEvent) == 0
