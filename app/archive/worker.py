@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -94,8 +93,10 @@ class IdleWait:
 
     def close(self) -> None:
         if self._connection is not None:
-            with contextlib.suppress(psycopg.Error):
+            try:
                 self._connection.close()
+            except psycopg.Error as exc:  # it was already broken: that is why we close it
+                log.debug("closing the LISTEN connection: %s", type(exc).__name__)
             self._connection = None
 
 
