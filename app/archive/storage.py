@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from app.config import Settings
+
+log = logging.getLogger(__name__)
 
 # Part size for multipart uploads. The worker's memory is bounded by about
 # PART_SIZE * (UPLOAD_THREADS + 2): the parts in flight, one queued, one read.
@@ -128,18 +131,30 @@ class S3Store:
             raise StorageError(f"S3 upload of {key} failed: {_describe(exc)}") from exc
 
     def set_metadata(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> None:
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "CopySource": {"Bucket": self.bucket, "Key": key},
+            "MetadataDirective": "REPLACE",
+            "ContentType": content_type,
+            "Metadata": dict(metadata),
+            **self.sse,
+        }
         try:
-            self.client.copy_object(
-                Bucket=self.bucket,
-                Key=key,
-                CopySource={"Bucket": self.bucket, "Key": key},
-                MetadataDirective="REPLACE",
-                ContentType=content_type,
-                Metadata=dict(metadata),
-                **self.sse,  # type: ignore[arg-type]
-            )
+            # Asking for SHA-256 on the copy makes S3 compute the whole object's
+            # digest itself, which `stat` then reports for us to compare.
+            self.client.copy_object(**args, ChecksumAlgorithm="SHA256")
         except ClientError as exc:
-            raise StorageError(f"S3 metadata update of {key} failed: {_describe(exc)}") from exc
+            code = exc.response.get("Error", {}).get("Code")
+            if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest"):
+                raise StorageError(f"S3 metadata update of {key} failed: {_describe(exc)}") from exc
+            log.info("the store refused a checksum on CopyObject (%s); copying without", code)
+            try:
+                self.client.copy_object(**args)
+            except ClientError as retry_exc:
+                raise StorageError(
+                    f"S3 metadata update of {key} failed: {_describe(retry_exc)}"
+                ) from retry_exc
 
     def stat(self, key: str) -> StoredObject | None:
         try:
