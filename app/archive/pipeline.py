@@ -37,7 +37,7 @@ from app.archive.errors import (
 from app.archive.storage import PART_SIZE, ArchiveStore, StorageError, StoredObject
 from app.config import Settings
 from app.db import transaction, utcnow
-from app.providers import twilio
+from app.providers import api_clients
 from app.providers.compat_api import CONTENT_TYPES, CompatibilityApi
 
 log = logging.getLogger(__name__)
@@ -256,12 +256,7 @@ class Archiver:
         self.store = store
         self.worker_id = worker_id
         self.stop = stop or threading.Event()
-        if providers is None:
-            providers = {}
-            client = twilio.api_client(settings)
-            if client is not None:
-                providers[twilio.NAME] = client
-        self.providers = providers
+        self.providers = api_clients(settings) if providers is None else providers
 
     # -- transactions, one per step -------------------------------------------------
 
