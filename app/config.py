@@ -103,7 +103,7 @@ class Settings:
     """Everything the service reads from its environment. See the README's table."""
 
     database_url: str = field(default_factory=default_database_url)
-    secret_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
     debug: bool = False
 
     twilio_account_sid: str | None = None
