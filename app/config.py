@@ -102,7 +102,7 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
 class Settings:
     """Everything the service reads from its environment. See the README's table."""
 
-    database_url: str = field(default_factory=default_database_url)
+    database_url: str = field(default_factory=default_database_url, repr=False)
     secret_key: str | None = field(default=None, repr=False)
     debug: bool = False
 
