@@ -131,7 +131,7 @@ class Settings:
     archive_lease_seconds: int = 900
     worker_poll_seconds: float = 5.0
     http_connect_timeout: float = 10.0
-    http_read_timeout: float = 60.0
+    http_read_timeout: float = 30.0
 
     admin_username: str | None = None
     admin_password: str | None = field(default=None, repr=False)
@@ -183,7 +183,7 @@ class Settings:
             archive_retry_max_seconds=_float(
                 env, "ARCHIVE_RETRY_MAX_SECONDS", cls.archive_retry_max_seconds
             ),
-            archive_lease_seconds=_int(env, "ARCHIVE_LEASE_SECONDS", cls.archive_lease_seconds, 5),
+            archive_lease_seconds=_int(env, "ARCHIVE_LEASE_SECONDS", cls.archive_lease_seconds, 1),
             worker_poll_seconds=_float(env, "WORKER_POLL_SECONDS", cls.worker_poll_seconds, 0.05),
             http_connect_timeout=_float(env, "HTTP_CONNECT_TIMEOUT", cls.http_connect_timeout, 0.1),
             http_read_timeout=_float(env, "HTTP_READ_TIMEOUT", cls.http_read_timeout, 0.1),

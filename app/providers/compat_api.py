@@ -86,7 +86,7 @@ class CompatibilityApi:
         account_sid: str,
         auth_token: str,
         extra_origin: re.Pattern[str] | None = None,
-        timeouts: tuple[float, float] = (10.0, 60.0),
+        timeouts: tuple[float, float] = (10.0, 30.0),
     ) -> None:
         self.name = name
         self.api_base_url = api_base_url.rstrip("/")
