@@ -303,10 +303,11 @@ class Archiver:
                 raise PermanentError(
                     f"gave up after {claim.attempts - 1} tries (the last worker did not finish)"
                 )
-            if claim.archived_at is None:
+            resumed = claim.archived_at is not None
+            if not resumed:
                 claim = self._copy_to_store(claim)
             if self.settings.delete_original and claim.original_deleted_at is None:
-                self._delete_original(claim)
+                self._delete_original(claim, recheck=resumed)
             self._held(lambda s: queue.mark_done(s, rid, wid))
             log.info("archived %s %s", claim.provider, claim.recording_sid)
         except LeaseLost:
@@ -450,20 +451,25 @@ class Archiver:
         ):
             raise RetryableError(f"{key} ETag {stored.etag} does not match the bytes sent")
 
-    def _delete_original(self, claim: queue.Claim) -> None:
+    def _delete_original(self, claim: queue.Claim, *, recheck: bool) -> None:
+        """Delete the provider's copy; ``recheck`` the archive first on a resumed claim.
+
+        A copy confirmed moments ago in this run needs no second look; one
+        archived by an earlier try may have been touched since, and nothing
+        but a confirmed copy may stand in for the original.
+        """
         client = self._provider(claim)
         url = self._recording_url(claim, client)
-        # Check the archive again right before deleting: this may be a resumed
-        # claim, and nothing but a confirmed copy may stand in for the original.
-        assert claim.key is not None and claim.size_bytes is not None and claim.sha256
-        try:
-            stored = self.store.stat(claim.key)
-        except (StorageError, ClientError, BotoCoreError) as exc:
-            raise RetryableError(f"checking the archive before deleting failed: {exc}") from exc
-        if stored is None:
-            self._held(lambda s: queue.forget_archive(s, claim.id, self.worker_id))
-            raise RetryableError(f"{claim.key} vanished before the original was deleted")
-        self._confirm(stored, claim.key, claim.size_bytes, claim.sha256)
+        if recheck:
+            assert claim.key is not None and claim.size_bytes is not None and claim.sha256
+            try:
+                stored = self.store.stat(claim.key)
+            except (StorageError, ClientError, BotoCoreError) as exc:
+                raise RetryableError(f"checking the archive before deleting failed: {exc}") from exc
+            if stored is None:
+                self._held(lambda s: queue.forget_archive(s, claim.id, self.worker_id))
+                raise RetryableError(f"{claim.key} vanished before the original was deleted")
+            self._confirm(stored, claim.key, claim.size_bytes, claim.sha256)
         deleted = client.delete_recording(url)
         if not deleted:
             log.info("original of %s was already gone (404)", claim.recording_sid)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import os
@@ -253,8 +254,6 @@ class LocalStore:
             raise StorageError(f"writing {meta_path} failed: {exc}") from exc
 
     def stat(self, key: str) -> StoredObject | None:
-        import hashlib
-
         path = self._path(key)
         if not path.exists():
             return None

@@ -370,3 +370,19 @@ class TestServerSideEncryption:
         assert "upload" in row.last_error
         assert fake_twilio.deletes(sid) == []
         assert row.archived_at is None
+
+
+def test_an_archive_that_vanished_before_the_delete_is_made_again_first(
+    archiver, fake_twilio, s3, bucket, sessions, delete_guard
+):
+    sid = recording_sid(17)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL, delete_statuses=[500])
+    queue_recording(sessions, fake_twilio, sid)
+    assert archiver.run_once()  # archived, but the delete failed
+    assert recording(sessions, sid).archived_at is not None
+    s3.delete_object(Bucket=bucket, Key=expected_key(sid))
+    drain(archiver, sessions)
+    assert_archived_once(fake_twilio, s3, bucket, sessions, sid, DUAL, channels=2)
+    assert len(fake_twilio.media_gets(sid)) == 2
+    # Both DELETEs (the refused one and the one after re-archiving) found the archive whole.
+    assert delete_guard == [(sid, True), (sid, True)]
