@@ -6,13 +6,21 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
+from markupsafe import escape
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Settings
 from app.extensions import init_extensions
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Every setting: the core ones and each provider's section (``None``: ``os.environ``)."""
+    from app.providers import SETTINGS_SECTIONS
+
+    return Settings.from_env(env, sections=SETTINGS_SECTIONS)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -23,7 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """
     test_config = dict(test_config or {})
     bind = test_config.pop("bind", None)
-    settings = test_config.pop("settings", None) or Settings.from_env()
+    settings = test_config.pop("settings", None) or load_settings()
     if test_config:
         settings = settings.with_overrides(test_config)
 
@@ -37,6 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def configure_app(app: Flask, settings: Settings) -> None:
+    app.debug = settings.debug
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -68,26 +77,49 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops_bp)
 
 
+# Machines (providers, scrapers, API clients) read these paths: they get JSON.
+JSON_PATHS = ("/webhooks/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+
+
+def wants_json() -> bool:
+    return request.path.startswith(JSON_PATHS)
+
+
 def register_errorhandlers(app: Flask) -> None:
-    def json_error(error: HTTPException) -> tuple[Response, int]:
+    """Refusals as JSON on the webhook and operations paths, as HTML pages elsewhere."""
+
+    def http_error(error: HTTPException) -> Response | tuple[Response | str, int]:
         code = error.code or 500
         message = error.description or error.name
         if code == 413:
             message = (
                 f"request body is larger than the {app.config['MAX_CONTENT_LENGTH']} byte limit"
             )
-        return jsonify(error=message), code
+        if wants_json():
+            return jsonify(error=message), code
+        return error_page(code, error.name, message), code
 
-    for code in (400, 404, 405, 413):
-        app.register_error_handler(code, json_error)
+    app.register_error_handler(HTTPException, http_error)
 
-    def database_unavailable(error: OperationalError) -> tuple[Response, int]:
+    def database_unavailable(error: OperationalError) -> tuple[Response | str, int]:
         # Nothing was stored: say so with a 503, which providers retry, and
         # keep the driver's message (it may name hosts or users) in the log only.
         app.logger.error("database unavailable: %s", type(error.orig).__name__)
-        return jsonify(error="database unavailable; nothing was stored, try again"), 503
+        message = "database unavailable; nothing was stored, try again"
+        if wants_json():
+            return jsonify(error=message), 503
+        return error_page(503, "Service Unavailable", message), 503
 
     app.register_error_handler(OperationalError, database_unavailable)
+
+
+def error_page(code: int, title: str, message: str) -> str:
+    """A plain HTML error page; the message is escaped."""
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<title>{code} {escape(title)}</title>"
+        f"<h1>{code} {escape(title)}</h1><p>{escape(message)}</p></html>"
+    )
 
 
 def register_commands(app: Flask) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from app.archive import queue
 from app.db import transaction
 from app.extensions import extensions
+from app.recordings import queue
 
 
 def register(app: Flask) -> None:
@@ -16,7 +16,7 @@ def register(app: Flask) -> None:
     @app.cli.command("worker")
     def worker_command() -> None:
         """Archive recordings until SIGTERM (the Procfile's ``worker``)."""
-        from app.archive.worker import run_worker
+        from app.worker import run_worker
 
         run_worker(extensions().settings)
 

@@ -1,17 +1,22 @@
-"""Settings: read from the environment once, into one typed, frozen object.
+"""Settings: read from the environment once, into typed, frozen objects.
 
 Parsing is strict on purpose (as in healthchecks): a mistyped boolean or number
 stops the start-up with a message naming the variable, instead of quietly
 running with a default the operator did not choose.
+
+The core settings live here. Each provider declares its own section (its
+variables, its defaults, which of them it needs) in its own module under
+``app.providers``; ``app.load_settings`` reads the core and every section in
+one pass. This module imports nothing of the app, so every layer may use it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
@@ -26,58 +31,70 @@ class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be a boolean (true/false, 1/0, yes/no, on/off), got {raw!r}")
+class Env:
+    """Strict readers over an environment mapping; each error names its variable."""
 
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+    def raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
 
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        return default if value is None else value
 
-def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ConfigError(
+            f"{name} must be a boolean (true/false, 1/0, yes/no, on/off), got {value!r}"
+        )
 
+    def integer(self, name: str, default: int, minimum: int = 0) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+        if number < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {number}")
+        return number
 
-def _str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return raw.strip()
+    def number(self, name: str, default: float, minimum: float = 0.0) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        if number != number or number < minimum:  # NaN compares unequal to itself
+            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        return number
 
+    def choice(self, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
+        value = self.text(name, default)
+        if value is not None and value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
 
-def _choice(
-    env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str | None
-) -> str | None:
-    value = _str(env, name, default)
-    if value is not None and value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
+    def base_url(self, name: str, default: str) -> str:
+        """An http(s) origin, optionally with a path prefix; no trailing slash."""
+        value = (self.text(name, default) or default).rstrip("/")
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ConfigError(f"{name} must be an http(s) URL such as {default}, got {value!r}")
+        return value
 
 
 def normalise_database_url(url: str) -> str:
@@ -94,8 +111,22 @@ def default_database_url() -> str:
 
 def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
     """The database URL alone: migrations need it, and no secret."""
-    env = os.environ if env is None else env
-    return normalise_database_url(_str(env, "DATABASE_URL") or default_database_url())
+    environ = os.environ if env is None else env
+    return normalise_database_url(Env(environ).text("DATABASE_URL") or default_database_url())
+
+
+class Section(Protocol):
+    """A provider's own settings (see ``app.providers``): frozen, secrets out of repr."""
+
+    def missing(self) -> list[str]:
+        """The variables this provider still needs before it can be used."""
+        ...
+
+
+SectionT = TypeVar("SectionT", bound=Section)
+SectionReader = Callable[[Env], Section]
+
+DEFAULT_KEY_TEMPLATE = "{prefix}{provider}/{account_sid}/{yyyy}/{mm}/{dd}/{recording_sid}.{ext}"
 
 
 @dataclass(frozen=True)
@@ -106,9 +137,8 @@ class Settings:
     secret_key: str | None = field(default=None, repr=False)
     debug: bool = False
 
-    twilio_account_sid: str | None = None
-    twilio_auth_token: str | None = field(default=None, repr=False)
-    twilio_api_base_url: str = "https://api.twilio.com"
+    # One section per provider, by provider name; see ``app.providers``.
+    providers: Mapping[str, Section] = field(default_factory=dict)
 
     # How many proxies in front of us may set X-Forwarded-*; 1 is Heroku's router.
     trusted_proxies: int = 1
@@ -119,7 +149,7 @@ class Settings:
     s3_endpoint_url: str | None = None
     s3_sse: str | None = None
     s3_kms_key_id: str | None = None
-    s3_key_template: str = "{prefix}{provider}/{account_sid}/{yyyy}/{mm}/{dd}/{recording_sid}.{ext}"
+    s3_key_template: str = DEFAULT_KEY_TEMPLATE
     local_archive_dir: str = str(INSTANCE_DIR / "archive")
 
     recording_format: str = "mp3"
@@ -137,70 +167,90 @@ class Settings:
     admin_password: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Parse ``env`` (default ``os.environ``); raise ConfigError on anything malformed."""
-        env = os.environ if env is None else env
-        debug = _bool(env, "FLASK_DEBUG", False)
-        secret_key = _str(env, "SECRET_KEY")
+    def from_env(
+        cls, env: Mapping[str, str] | None, *, sections: Mapping[str, SectionReader]
+    ) -> Settings:
+        """Parse ``env`` (``None``: ``os.environ``); raise ConfigError on anything malformed.
+
+        ``sections`` reads each provider's own settings; ``app.load_settings``
+        passes every registered provider's, so call that rather than this.
+        """
+        e = Env(os.environ if env is None else env)
+        debug = e.boolean("FLASK_DEBUG", False)
+        secret_key = e.text("SECRET_KEY")
         if secret_key is None and not debug:
             raise ConfigError(
                 "SECRET_KEY is required (set FLASK_DEBUG=1 only for local development)"
             )
         if secret_key is None:
             secret_key = "dev-only-" + os.urandom(16).hex()
-        s3_sse = _choice(env, "S3_SSE", SSE_MODES, None)
-        s3_kms_key_id = _str(env, "S3_KMS_KEY_ID")
+        s3_sse = e.choice("S3_SSE", SSE_MODES, None)
+        s3_kms_key_id = e.text("S3_KMS_KEY_ID")
         if s3_kms_key_id and s3_sse != "aws:kms":
             raise ConfigError("S3_KMS_KEY_ID is only used with S3_SSE=aws:kms")
-        key_template = _str(env, "S3_KEY_TEMPLATE", cls.s3_key_template) or cls.s3_key_template
+        key_template = e.text("S3_KEY_TEMPLATE", DEFAULT_KEY_TEMPLATE) or DEFAULT_KEY_TEMPLATE
         if "{recording_sid}" not in key_template:
             raise ConfigError("S3_KEY_TEMPLATE must contain {recording_sid}, so keys are unique")
         return cls(
-            database_url=database_url_from_env(env),
+            database_url=normalise_database_url(e.text("DATABASE_URL") or default_database_url()),
             secret_key=secret_key,
             debug=debug,
-            twilio_account_sid=_str(env, "TWILIO_ACCOUNT_SID"),
-            twilio_auth_token=_str(env, "TWILIO_AUTH_TOKEN"),
-            twilio_api_base_url=(
-                _str(env, "TWILIO_API_BASE_URL", cls.twilio_api_base_url) or ""
-            ).rstrip("/"),
-            trusted_proxies=_int(env, "TRUSTED_PROXIES", cls.trusted_proxies),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
-            s3_bucket=_str(env, "S3_BUCKET"),
-            s3_prefix=env.get("S3_PREFIX", "").strip(),
-            s3_endpoint_url=_str(env, "S3_ENDPOINT_URL"),
+            providers={name: read(e) for name, read in sections.items()},
+            trusted_proxies=e.integer("TRUSTED_PROXIES", cls.trusted_proxies),
+            max_body_bytes=e.integer("MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
+            s3_bucket=e.text("S3_BUCKET"),
+            s3_prefix=e.environ.get("S3_PREFIX", "").strip(),
+            s3_endpoint_url=e.text("S3_ENDPOINT_URL"),
             s3_sse=s3_sse,
             s3_kms_key_id=s3_kms_key_id,
             s3_key_template=key_template,
-            local_archive_dir=_str(env, "LOCAL_ARCHIVE_DIR", cls.local_archive_dir)
-            or cls.local_archive_dir,
-            recording_format=_choice(env, "RECORDING_FORMAT", RECORDING_FORMATS, "mp3") or "mp3",
-            delete_original=_bool(env, "DELETE_ORIGINAL", True),
-            archive_max_attempts=_int(env, "ARCHIVE_MAX_ATTEMPTS", cls.archive_max_attempts, 1),
-            archive_retry_base_seconds=_float(
-                env, "ARCHIVE_RETRY_BASE_SECONDS", cls.archive_retry_base_seconds
+            local_archive_dir=e.text("LOCAL_ARCHIVE_DIR") or cls.local_archive_dir,
+            recording_format=e.choice("RECORDING_FORMAT", RECORDING_FORMATS, "mp3") or "mp3",
+            delete_original=e.boolean("DELETE_ORIGINAL", True),
+            archive_max_attempts=e.integer("ARCHIVE_MAX_ATTEMPTS", cls.archive_max_attempts, 1),
+            archive_retry_base_seconds=e.number(
+                "ARCHIVE_RETRY_BASE_SECONDS", cls.archive_retry_base_seconds
             ),
-            archive_retry_max_seconds=_float(
-                env, "ARCHIVE_RETRY_MAX_SECONDS", cls.archive_retry_max_seconds
+            archive_retry_max_seconds=e.number(
+                "ARCHIVE_RETRY_MAX_SECONDS", cls.archive_retry_max_seconds
             ),
-            archive_lease_seconds=_int(env, "ARCHIVE_LEASE_SECONDS", cls.archive_lease_seconds, 1),
-            worker_poll_seconds=_float(env, "WORKER_POLL_SECONDS", cls.worker_poll_seconds, 0.05),
-            http_connect_timeout=_float(env, "HTTP_CONNECT_TIMEOUT", cls.http_connect_timeout, 0.1),
-            http_read_timeout=_float(env, "HTTP_READ_TIMEOUT", cls.http_read_timeout, 0.1),
-            admin_username=_str(env, "ADMIN_USERNAME"),
-            admin_password=_str(env, "ADMIN_PASSWORD"),
+            archive_lease_seconds=e.integer("ARCHIVE_LEASE_SECONDS", cls.archive_lease_seconds, 1),
+            worker_poll_seconds=e.number("WORKER_POLL_SECONDS", cls.worker_poll_seconds, 0.05),
+            http_connect_timeout=e.number("HTTP_CONNECT_TIMEOUT", cls.http_connect_timeout, 0.1),
+            http_read_timeout=e.number("HTTP_READ_TIMEOUT", cls.http_read_timeout, 0.1),
+            admin_username=e.text("ADMIN_USERNAME"),
+            admin_password=e.text("ADMIN_PASSWORD"),
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
-        """A copy with some fields replaced (tests pass these to ``create_app``)."""
-        known = {f.name for f in fields(self)}
-        unknown = set(overrides) - known
-        if unknown:
-            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
-        values = dict(overrides)
+        """A copy with some fields replaced (tests pass these to ``create_app``).
+
+        A provider's field is named with its provider first: ``twilio_api_base_url``
+        replaces ``api_base_url`` in the ``twilio`` section.
+        """
+        core = {f.name for f in fields(self)}
+        values: dict[str, Any] = {}
+        sections = dict(self.providers)
+        for name, value in overrides.items():
+            if name in core:
+                values[name] = value
+                continue
+            provider, _, attribute = name.partition("_")
+            section = sections.get(provider)
+            if section is None or attribute not in {f.name for f in fields(section)}:  # type: ignore[arg-type]
+                raise ConfigError(f"unknown setting: {name}")
+            sections[provider] = replace(section, **{attribute: value})  # type: ignore[type-var]
         if "database_url" in values:
             values["database_url"] = normalise_database_url(values["database_url"])
+        values.setdefault("providers", sections)
         return replace(self, **values)
+
+    def section(self, name: str, kind: type[SectionT]) -> SectionT:
+        """The settings of provider ``name``, typed as its module declares them."""
+        section = self.providers.get(name)
+        if not isinstance(section, kind):
+            raise ConfigError(f"no settings for provider {name!r}")
+        return section
 
     @property
     def is_postgres(self) -> bool:

@@ -33,12 +33,16 @@ from alembic import command  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from app.db import make_engine, make_session_factory  # noqa: E402
-from app.models import ArchiveState, Recording  # noqa: E402
-from tests.archive.conftest import queue_recording  # noqa: E402
-from tests.conftest import alembic_config  # noqa: E402
+from app.recordings.models import ArchiveState, Recording  # noqa: E402
+from tests.archive.helpers import queue_recording  # noqa: E402
+from tests.fakes.compat_api import Body, FakeTwilioApi  # noqa: E402
 from tests.fakes.seaweed import SeaweedS3  # noqa: E402
-from tests.fakes.twilio_api import Body, FakeTwilioApi  # noqa: E402
-from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, recording_sid  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    alembic_config,
+    recording_sid,
+)
 from tests.procfile import Process, process_env  # noqa: E402
 
 REFERENCE = r"""

@@ -7,7 +7,9 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 
-# Providers give up after ~15 s; never let a request run anywhere near that.
+# A worker silent this long is killed and replaced. Providers give up on a
+# callback after ~15 s; our answers take milliseconds, so this only catches a
+# worker that is stuck, not a slow request.
 timeout = 30
 graceful_timeout = 25
 keepalive = 5

@@ -12,9 +12,9 @@ import logging
 from alembic import context
 from sqlalchemy import Connection, text
 
-from app import models  # noqa: F401  (registers the tables on the metadata)
 from app.config import database_url_from_env
 from app.db import MIGRATION_LOCK_ID, Base, make_engine
+from app.recordings import models  # noqa: F401  (registers the tables on the metadata)
 
 config = context.config
 if not logging.getLogger().handlers:

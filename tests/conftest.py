@@ -10,28 +10,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
-from alembic.config import Config
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import Connection, Engine, text
 
 from app import create_app
-from app.config import Settings, normalise_database_url
+from app.config import normalise_database_url
 from app.db import make_engine
-from tests.helpers import ACCOUNT_SID, AUTH_TOKEN
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def alembic_config(database_url: str) -> Config:
-    config = Config(toml_file=str(ROOT / "pyproject.toml"))
-    config.attributes["database_url"] = database_url
-    return config
+from tests.helpers import alembic_config, base_settings
 
 
 @pytest.fixture(scope="session")
@@ -62,17 +52,6 @@ def connection(engine: Engine) -> Iterator[Connection]:
         outer = connection.begin()
         yield connection
         outer.rollback()
-
-
-def base_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "secret_key": "test-secret-key",
-        "twilio_account_sid": ACCOUNT_SID,
-        "twilio_auth_token": AUTH_TOKEN,
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 @pytest.fixture

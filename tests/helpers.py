@@ -1,17 +1,47 @@
-"""Test helpers: signed Twilio callbacks, made with Twilio's own library."""
+"""Test helpers: settings for tests, signed Twilio callbacks made with Twilio's own library."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from alembic.config import Config
 from twilio.request_validator import RequestValidator
+
+from app import load_settings
+from app.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 OTHER_ACCOUNT_SID = "AC" + "f" * 32
 CALL_SID = "CA" + "1" * 32
 WEBHOOK_PATH = "/webhooks/twilio/recording-status"
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings as a bare environment gives them, with ``overrides`` (provider fields
+    prefixed with the provider: ``twilio_auth_token``)."""
+    return load_settings({"SECRET_KEY": "test-secret-key"}).with_overrides(overrides)
+
+
+def base_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test against ``database_url``, with Twilio configured."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "twilio_account_sid": ACCOUNT_SID,
+        "twilio_auth_token": AUTH_TOKEN,
+    }
+    values.update(overrides)
+    return make_settings(**values)
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(toml_file=str(ROOT / "pyproject.toml"))
+    config.attributes["database_url"] = database_url
+    return config
 
 
 def recording_sid(n: int = 1) -> str:

@@ -6,7 +6,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
-from tests.conftest import alembic_config
+from tests.helpers import alembic_config
 
 
 def test_models_and_migrations_agree(engine: Engine, database_url: str):

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from app.db import MIGRATION_LOCK_ID
-from app.models import ArchiveState, Recording, RecordingEvent
+from app.recordings.models import ArchiveState, Recording, RecordingEvent
 from tests.helpers import (
     ACCOUNT_SID,
     AUTH_TOKEN,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from app.providers.errors import ProviderError
+from app.storage import StorageError
+
 
 class ArchiveError(Exception):
     """A failed step; ``retryable`` says whether another try may succeed."""
@@ -30,3 +33,24 @@ class LeaseLost(Exception):
 
 class WorkerStopping(Exception):
     """SIGTERM arrived mid-transfer: give the recording back and exit."""
+
+
+def as_archive_error(exc: BaseException) -> ArchiveError | None:
+    """What a failure means for the recording, found in ``exc`` or what it wraps.
+
+    None for a failure that is not about the recording (a lease lost, a
+    shutdown) or that nobody foresaw.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ArchiveError):
+            return seen
+        if isinstance(seen, WorkerStopping | LeaseLost):
+            return None
+        if isinstance(seen, ProviderError):
+            kind = RetryableError if seen.retryable else PermanentError
+            return kind(seen.message, retry_after=seen.retry_after)
+        if isinstance(seen, StorageError):
+            return RetryableError(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    return None

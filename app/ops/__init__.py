@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import extensions
-from app.models import ArchiveState, Recording
+from app.recordings.models import ArchiveState
+from app.recordings.queries import counts_by_state
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
@@ -40,11 +41,7 @@ def metrics() -> Response:
     ]
     try:
         with extensions().sessions() as session:
-            counts = dict(
-                session.execute(
-                    select(Recording.archive_state, func.count()).group_by(Recording.archive_state)
-                ).all()
-            )
+            counts = counts_by_state(session)
     except SQLAlchemyError as exc:
         log.warning("metrics query failed: %s", type(exc).__name__)
         return Response("database unavailable\n", status=503, mimetype="text/plain")

@@ -1,21 +1,28 @@
-"""What each voice provider sends, and how to check it.
+"""Voice providers: one module each, one registry here.
 
-Twilio and SignalWire share the Compatibility API's callback format, so the
-parsing lives in ``callbacks`` and each provider module adds its own signature
-check and API origin rules.
+A provider module declares its settings section, its ID formats, how its
+callbacks are verified and parsed, and its REST client (``base.Provider``).
+Adding a provider is one module plus its entry below; nothing outside this
+package names a provider.
 """
 
 from __future__ import annotations
 
 from app.config import Settings
 from app.providers import twilio
-from app.providers.compat_api import CompatibilityApi
+from app.providers.base import Provider, ProviderApi
+
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (twilio.PROVIDER,)}
+
+# Each provider's reader of its own settings section, for ``app.load_settings``.
+SETTINGS_SECTIONS = {name: provider.read_settings for name, provider in PROVIDERS.items()}
 
 
-def api_clients(settings: Settings) -> dict[str, CompatibilityApi]:
+def api_clients(settings: Settings) -> dict[str, ProviderApi]:
     """The REST clients of every provider this deployment has credentials for."""
     clients = {}
-    client = twilio.api_client(settings)
-    if client is not None:
-        clients[twilio.NAME] = client
+    for name, provider in PROVIDERS.items():
+        client = provider.api(settings)
+        if client is not None:
+            clients[name] = client
     return clients

@@ -1,52 +1,27 @@
 """The one way a recording-status callback is received, whichever provider sent it.
 
-Verify, store, answer: a provider module says how its callbacks are signed
-and whose they are; everything else (the body limit, the refusals and their
-wording, the single transaction, the answer) is the same for all of them.
+Verify, store, answer: the provider says how its callbacks are signed,
+parsed and whose they are; everything else (the body limit, the refusals and
+their wording, the single transaction, the answer) is the same for all.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
-from flask import Request, Response, jsonify, request
+from flask import Response, jsonify, request
 from werkzeug.datastructures import MultiDict
 
-from app.config import Settings
 from app.db import transaction
 from app.extensions import get_settings, session_factory
-from app.providers.callbacks import CallbackError, RecordingCallback
-from app.webhooks.store import Delivery, store_callback
+from app.providers.base import IncomingCallback, Provider, not_configured
+from app.providers.errors import CallbackError
+from app.recordings.reports import CallbackEvent, record_callback
+from app.webhooks.public_url import requested_url
 
 log = logging.getLogger(__name__)
-
-
-class CallbackSource(Protocol):
-    """What the receiving end needs to know about one provider."""
-
-    name: str
-    idempotency_header: str | None
-
-    def not_configured(self, settings: Settings) -> str | None:
-        """Why this deployment refuses every callback of this provider, or None."""
-        ...
-
-    def signature_problem(
-        self, request: Request, signed_params: Mapping[str, Any], settings: Settings
-    ) -> str | None:
-        """Why the request's signature does not hold, or None when it does."""
-        ...
-
-    def parse(self, params: MultiDict[str, str]) -> RecordingCallback:
-        """The callback's fields; raises CallbackError naming a bad one."""
-        ...
-
-    def serves(self, settings: Settings, account_sid: str) -> bool:
-        """Whether ``account_sid`` is an account of this deployment."""
-        ...
 
 
 def flatten(params: MultiDict[str, str]) -> dict[str, Any]:
@@ -60,47 +35,62 @@ def refuse(status: int, message: str) -> Response:
     return response
 
 
-def receive_recording_status(source: CallbackSource) -> Response:
-    """Handle the current request as a recording-status callback from ``source``."""
-    settings = get_settings()
-    # Reading the form first lets the body limit answer 413 before anything else.
-    params = request.form if request.method == "POST" else request.args
-    signed_params: Mapping[str, Any] = request.form if request.method == "POST" else {}
+def incoming_callback() -> IncomingCallback:
+    """The request as a provider's signature sees it; the body is read once, here.
 
-    problem = source.not_configured(settings)
+    Reading it first also lets the body limit answer 413 before anything else.
+    """
+    body = request.get_data(cache=True)
+    form = request.form if request.method == "POST" else MultiDict[str, str]()
+    return IncomingCallback(
+        method=request.method,
+        url=requested_url(request),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=body,
+        params=form if request.method == "POST" else request.args,
+        form=form,
+    )
+
+
+def receive_recording_status(provider: Provider) -> Response:
+    """Handle the current request as a recording-status callback from ``provider``."""
+    settings = get_settings()
+    callback = incoming_callback()
+
+    problem = not_configured(provider, settings)
     if problem is None:
-        problem = source.signature_problem(request, signed_params, settings)
+        problem = provider.verify(settings, callback)
         if problem is not None:
-            log.warning("refused %s callback to %s: %s", source.name, request.path, problem)
+            log.warning("refused %s callback to %s: %s", provider.name, request.path, problem)
     if problem is not None:
         return refuse(403, problem)
 
     try:
-        callback = source.parse(params)
+        report = provider.parse_callback(callback.params)
     except CallbackError as exc:
         return refuse(exc.status, exc.message)
-    if not source.serves(settings, callback.account_sid):
+    if not provider.serves(settings, report.account_sid):
         return refuse(403, "AccountSid is not an account this deployment serves")
 
-    header = source.idempotency_header
-    delivery = Delivery(
+    header = provider.idempotency_header
+    event = CallbackEvent(
         method=request.method,
-        params=flatten(params),
+        params=flatten(request.form if request.method == "POST" else request.args),
         remote_addr=request.remote_addr,
         # Headers are the sender's to choose: keep them within their columns.
         request_id=(request.headers.get("X-Request-Id") or uuid.uuid4().hex)[:128],
         idempotency_token=((request.headers.get(header) if header else None) or "")[:128] or None,
     )
     with transaction(session_factory()) as session:
-        stored = store_callback(session, callback, delivery)
+        stored = record_callback(session, report, event)
     log.info(
         "%s callback %s %s for %s: %s",
-        source.name,
-        delivery.request_id,
-        callback.status,
-        callback.recording_sid,
+        provider.name,
+        event.request_id,
+        report.status,
+        report.recording_sid,
         "stored" if stored else "repeat, unchanged",
     )
     response = Response(status=204)
-    response.headers["X-Request-Id"] = delivery.request_id or ""
+    response.headers["X-Request-Id"] = event.request_id or ""
     return response

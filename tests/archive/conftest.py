@@ -4,29 +4,22 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.archive.pipeline import Archiver
-from app.archive.storage import make_store
 from app.config import Settings
-from app.db import make_session_factory, transaction
-from app.models import ArchiveState, Recording
-from app.providers.callbacks import parse_compatibility_callback
-from app.webhooks.store import Delivery, store_callback
-from tests.conftest import base_settings
+from app.db import make_session_factory
+from app.storage import make_store
+from tests.fakes.compat_api import FakeTwilioApi
 from tests.fakes.seaweed import SeaweedS3
-from tests.fakes.twilio_api import Body, FakeTwilioApi
-from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, recording_params
+from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, base_settings
 
 _buckets = itertools.count(1)
-TERMINAL = {ArchiveState.DONE, ArchiveState.FAILED, ArchiveState.NO_MEDIA}
 
 
 @pytest.fixture(scope="session")
@@ -99,63 +92,3 @@ def sessions(live_engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def archiver(archive_settings: Settings, sessions: sessionmaker[Session]) -> Archiver:
     return Archiver(archive_settings, sessions, make_store(archive_settings), "test-worker")
-
-
-def queue_recording(
-    sessions: sessionmaker[Session],
-    api: FakeTwilioApi,
-    sid: str,
-    channels: int = 2,
-    **overrides: Any,
-) -> None:
-    """Store a signed-and-verified ``completed`` callback, as the webhook would."""
-    params = recording_params(
-        "completed",
-        sid=sid,
-        RecordingUrl=api.recording_url(sid),
-        RecordingChannels=str(channels),
-        **overrides,
-    )
-    callback = parse_compatibility_callback("twilio", params)
-    with transaction(sessions) as session:
-        store_callback(session, callback, Delivery("POST", params, "127.0.0.1", None, None))
-
-
-def recording(sessions: sessionmaker[Session], sid: str) -> Recording:
-    with sessions() as session:
-        return session.execute(select(Recording).where(Recording.recording_sid == sid)).scalar_one()
-
-
-def drain(
-    archiver: Archiver, sessions: sessionmaker[Session], timeout: float = 60
-) -> list[Recording]:
-    """Run the pipeline until every recording has reached an end state."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not archiver.run_once():
-            with sessions() as session:
-                rows = session.execute(select(Recording)).scalars().all()
-            if all(r.archive_state in TERMINAL for r in rows):
-                return list(rows)
-            time.sleep(0.02)  # waiting out a backoff, polled with a deadline
-    raise TimeoutError("recordings did not reach an end state in time")
-
-
-def read_object(s3: Any, bucket: str, key: str) -> bytes:
-    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
-def body_bytes(body: Body | bytes) -> bytes:
-    return body if isinstance(body, bytes) else body.read_all()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"timed out waiting for {what}")
-
-
-__all__ = ["Path", "body_bytes", "drain", "queue_recording", "read_object", "recording", "wait_for"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.archive.pipeline import backoff_seconds, build_key
-from app.archive.queue import Claim
-from app.config import Settings
+from app.archive.naming import build_key
+from app.archive.retry import backoff_seconds
 from app.db import utcnow
+from app.recordings.queue import Claim
+from tests.helpers import make_settings
 
-SETTINGS = Settings(archive_retry_base_seconds=10, archive_retry_max_seconds=300)
+SETTINGS = make_settings(archive_retry_base_seconds=10, archive_retry_max_seconds=300)
 
 
 def test_delays_grow_exponentially_within_their_jitter():
@@ -48,5 +49,5 @@ def test_the_key_is_dated_by_the_recordings_start_in_utc():
         archived_at=None,
         original_deleted_at=None,
     )
-    settings = Settings(s3_prefix="p/")
+    settings = make_settings(s3_prefix="p/")
     assert build_key(settings, claim, "wav") == "p/twilio/AC1/2026/01/02/RE1.wav"

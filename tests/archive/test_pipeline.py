@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from app.archive import queue
 from app.archive.pipeline import Archiver
-from app.archive.storage import make_store
 from app.db import transaction
-from app.models import ArchiveState
-from tests.archive.conftest import (
+from app.recordings import queue
+from app.recordings.models import ArchiveState
+from app.storage import make_store
+from tests.archive.helpers import (
     body_bytes,
     drain,
     queue_recording,
@@ -22,7 +22,7 @@ from tests.archive.conftest import (
     recording,
     wait_for,
 )
-from tests.fakes.twilio_api import Body, FakeTwilioApi
+from tests.fakes.compat_api import Body, FakeTwilioApi
 from tests.helpers import ACCOUNT_SID, CALL_SID, recording_sid
 
 MONO = Body(size=150_000, seed=1)

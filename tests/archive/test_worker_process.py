@@ -16,9 +16,9 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from app.models import ArchiveState, Recording
-from tests.archive.conftest import queue_recording, read_object, recording, wait_for
-from tests.fakes.twilio_api import Body
+from app.recordings.models import ArchiveState, Recording
+from tests.archive.helpers import queue_recording, read_object, recording, wait_for
+from tests.fakes.compat_api import Body
 from tests.helpers import (
     ACCOUNT_SID,
     AUTH_TOKEN,

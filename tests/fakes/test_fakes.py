@@ -17,8 +17,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.fakes.compat_api import Body, FakeTwilioApi, RecordedRequest
 from tests.fakes.seaweed import SeaweedS3
-from tests.fakes.twilio_api import Body, FakeTwilioApi, RecordedRequest
 
 ACCOUNT = "AC" + "a" * 32
 TOKEN = "smoke-token"

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from app import create_app
-from tests.conftest import base_settings
-from tests.helpers import recording_params, signed_post
+from tests.helpers import base_settings, recording_params, signed_post
 
 
 def test_healthz_answers_while_the_process_is_up(client):

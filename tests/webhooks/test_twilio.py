@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
-from app.models import ArchiveState, Recording, RecordingEvent
+from app.recordings.models import ArchiveState, Recording, RecordingEvent
 from tests.helpers import (
     ACCOUNT_SID,
     AUTH_TOKEN,

@@ -19,7 +19,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.models import ArchiveState, Recording
+from app.recordings.models import ArchiveState, Recording
 
 # Idle workers on PostgreSQL LISTEN here; whoever queues work NOTIFYs.
 WAKE_CHANNEL = "recordings_queued"
@@ -198,14 +198,16 @@ def release(session: Session, claim_id: int, worker_id: str) -> bool:
     )
 
 
-def requeue_failed(session: Session) -> int:
-    """Put every failed recording back in the queue with a fresh set of tries."""
+def requeue_failed(session: Session, *conditions: Any) -> int:
+    """Put failed recordings (every one, or those matching ``conditions``) back in
+    the queue with a fresh set of tries."""
     now = utcnow()
     result = session.execute(
         update(Recording)
-        .where(Recording.archive_state == ArchiveState.FAILED)
+        .where(Recording.archive_state == ArchiveState.FAILED, *conditions)
         .values(archive_state=ArchiveState.QUEUED, attempts=0, next_attempt_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    notify_workers(session)
+    if result.rowcount:  # type: ignore[attr-defined]
+        notify_workers(session)
     return int(result.rowcount)  # type: ignore[attr-defined]

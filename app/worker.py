@@ -12,18 +12,21 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 import psycopg
+import tenacity
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from app.archive.pipeline import Archiver
-from app.archive.queue import WAKE_CHANNEL
-from app.archive.storage import make_store
+from app.archive.retry import interruptible_sleep, log_wait
 from app.config import Settings
 from app.db import make_engine, make_session_factory
+from app.recordings.queue import WAKE_CHANNEL
+from app.storage import make_store
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,42 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM (the platform stopping us) and SIGINT (Ctrl-C) set ``stop``."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may install handlers (tests run workers in threads)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info(
+            "received %s: finishing or releasing the current recording",
+            signal.Signals(signum).name,
+        )
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def riding_out_database_outages(
+    run_once: Callable[[], bool], settings: Settings, stop: threading.Event
+) -> Callable[[], bool]:
+    """``run_once``, waiting out a database outage for as long as it lasts: the
+    worker is useless without the database and has nothing else to do. Returns
+    True (as if work was done) when stopping, so the loop ends at once."""
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(OperationalError),
+        wait=tenacity.wait_exponential(
+            multiplier=settings.worker_poll_seconds,
+            min=settings.worker_poll_seconds,
+            max=MAX_IDLE_BACKOFF,
+        ),
+        stop=lambda _state: stop.is_set(),
+        sleep=interruptible_sleep(stop),
+        before_sleep=log_wait("database unavailable"),
+        retry_error_callback=lambda _state: True,
+    ).wraps(run_once)
+
+
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     """Archive recordings until ``stop`` is set (SIGTERM and SIGINT set it).
 
@@ -113,18 +152,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     """
     stop = stop or threading.Event()
     bound_heap_growth()
-    if threading.current_thread() is threading.main_thread():
-
-        def on_signal(signum: int, _frame: FrameType | None) -> None:
-            log.info(
-                "received %s: finishing or releasing the current recording",
-                signal.Signals(signum).name,
-            )
-            stop.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-
+    stop_on_signals(stop)
     engine = (
         make_engine(settings.database_url, pool_size=2, max_overflow=0)
         if settings.is_postgres
@@ -144,19 +172,10 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
         archiver.store.location,
         ", ".join(archiver.providers) or "none configured",
     )
-    failures = 0
+    run_once = riding_out_database_outages(archiver.run_once, settings, stop)
     try:
         while not stop.is_set():
-            try:
-                worked = archiver.run_once()
-                failures = 0
-            except OperationalError as exc:
-                failures += 1
-                delay = min(MAX_IDLE_BACKOFF, settings.worker_poll_seconds * 2**failures)
-                log.warning("database unavailable (%s); waiting %.1fs", type(exc).__name__, delay)
-                stop.wait(delay)
-                continue
-            if not worked:
+            if not run_once():
                 idle.wait(settings.worker_poll_seconds * random.uniform(0.5, 1.5))
     finally:
         idle.close()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.archive.errors import PermanentError
-from app.config import Settings
-from app.providers.compat_api import parse_retry_after
-from app.providers.twilio import api_client
-from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, recording_sid
+from app.providers.errors import ProviderError
+from app.providers.http import parse_retry_after
+from app.providers.twilio import PROVIDER as TWILIO
+from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, make_settings, recording_sid
 
 SID = recording_sid(7)
 GOOD = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}"
@@ -16,8 +15,8 @@ GOOD = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SI
 
 @pytest.fixture
 def client():
-    settings = Settings(twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN)
-    client = api_client(settings)
+    settings = make_settings(twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN)
+    client = TWILIO.api(settings)
     assert client is not None
     return client
 
@@ -51,32 +50,33 @@ def test_twilios_regional_hosts_count_as_its_own(client):
     ],
 )
 def test_a_url_off_the_api_origin_is_refused(client, url):
-    with pytest.raises(PermanentError, match="RecordingUrl refused"):
+    with pytest.raises(ProviderError, match="RecordingUrl refused") as refused:
         client.checked_recording_url(url, ACCOUNT_SID, SID)
+    assert refused.value.retryable is False
 
 
 def test_a_url_for_another_recording_is_refused(client):
-    with pytest.raises(PermanentError, match="RecordingSid"):
+    with pytest.raises(ProviderError, match="RecordingSid"):
         client.checked_recording_url(GOOD, ACCOUNT_SID, recording_sid(8))
 
 
 def test_a_url_for_another_account_is_refused(client):
     other = "AC" + "e" * 32
-    with pytest.raises(PermanentError, match="AccountSid"):
+    with pytest.raises(ProviderError, match="AccountSid"):
         client.checked_recording_url(GOOD.replace(ACCOUNT_SID, other), ACCOUNT_SID, SID)
 
 
 def test_a_configured_base_url_with_a_path_prefix_is_honoured():
-    settings = Settings(
+    settings = make_settings(
         twilio_account_sid=ACCOUNT_SID,
         twilio_auth_token=AUTH_TOKEN,
         twilio_api_base_url="http://127.0.0.1:9999/proxy",
     )
-    client = api_client(settings)
+    client = TWILIO.api(settings)
     assert client is not None
     url = f"http://127.0.0.1:9999/proxy/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}"
     assert client.checked_recording_url(url, ACCOUNT_SID, SID) == url
-    with pytest.raises(PermanentError):
+    with pytest.raises(ProviderError):
         client.checked_recording_url(GOOD, ACCOUNT_SID, SID)
 
 

@@ -1,4 +1,4 @@
-"""The two tables: one row per recording, one row per callback received."""
+"""The recording's tables: one row per recording, one per callback received."""
 
 from __future__ import annotations
 
@@ -40,9 +40,6 @@ class ArchiveState(enum.StrEnum):
     DONE = "done"  # archive confirmed and the original deleted (or kept by choice)
     FAILED = "failed"  # gave up after the last try; retry from admin or CLI
     NO_MEDIA = "no_media"  # absent/failed at the provider: nothing to archive
-
-
-POLLED_STATES = (ArchiveState.QUEUED.value, ArchiveState.RUNNING.value)
 
 
 def _state_enum() -> Enum:

@@ -1,4 +1,4 @@
-"""``store_callback`` under real concurrency: separate connections, released at once."""
+"""``record_callback`` under real concurrency: separate connections, released at once."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from threading import Barrier
 from sqlalchemy import Engine, func, select
 
 from app.db import make_session_factory, transaction
-from app.models import ArchiveState, Recording, RecordingEvent
-from app.providers.callbacks import parse_compatibility_callback
-from app.webhooks.store import Delivery, store_callback
+from app.providers import PROVIDERS
+from app.recordings.models import ArchiveState, Recording, RecordingEvent
+from app.recordings.reports import CallbackEvent, record_callback
 from tests.helpers import recording_params, recording_sid
 
 RACERS = 4
@@ -23,13 +23,13 @@ def test_identical_callbacks_racing_on_separate_connections_store_one_of_each(li
 
     def race(sid: str) -> list[bool]:
         params = recording_params("completed", sid=sid)
-        callback = parse_compatibility_callback("twilio", params)
-        delivery = Delivery("POST", params, "127.0.0.1", None, None)
+        callback = PROVIDERS["twilio"].parse_callback(params)
+        delivery = CallbackEvent("POST", params, "127.0.0.1", None, None)
 
         def one(_: int) -> bool:
             barrier.wait(timeout=30)
             with transaction(sessions) as session:
-                return store_callback(session, callback, delivery)
+                return record_callback(session, callback, delivery)
 
         with ThreadPoolExecutor(RACERS) as pool:
             return list(pool.map(one, range(RACERS)))
@@ -58,15 +58,15 @@ def test_completed_racing_in_progress_always_ends_completed(live_engine: Engine)
             params = recording_params(status, sid=sid)
             deliveries.append(
                 (
-                    parse_compatibility_callback("twilio", params),
-                    Delivery("POST", params, None, None, None),
+                    PROVIDERS["twilio"].parse_callback(params),
+                    CallbackEvent("POST", params, None, None, None),
                 )
             )
 
         def one(pair):  # type: ignore[no-untyped-def]
             barrier.wait(timeout=30)
             with transaction(sessions) as session:
-                return store_callback(session, *pair)
+                return record_callback(session, *pair)
 
         with ThreadPoolExecutor(2) as pool:
             assert all(pool.map(one, deliveries))

@@ -1,12 +1,15 @@
-"""Durably record one callback: the event as sent, and the recording it moves.
+"""Record what a provider says about a recording: the callback as received, and
+the recording it moves.
 
 Both writes are single upserts keyed on unique constraints, never
 check-then-insert, so two copies of one callback racing in two processes
-leave exactly one event and one recording row.
+(or a callback racing a reconciliation) leave exactly one event and one
+recording row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -18,15 +21,16 @@ from sqlalchemy import Table, case, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.archive.queue import notify_workers
 from app.db import utcnow
-from app.models import ArchiveState, Recording, RecordingEvent
-from app.providers.callbacks import STATUS_RANK, RecordingCallback, archive_state_for
+from app.providers.base import RecordingReport
+from app.recordings.lifecycle import STATUS_RANK, archive_state_for
+from app.recordings.models import ArchiveState, Recording, RecordingEvent
+from app.recordings.queue import notify_workers
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """How a callback reached us, kept for forensics."""
+class CallbackEvent:
+    """One callback as it reached us, kept for forensics."""
 
     method: str
     params: Mapping[str, Any]
@@ -43,6 +47,20 @@ def dedup_key(provider: str, params: Mapping[str, Any]) -> str:
 
 def _rank(column: Any) -> Any:
     return case(STATUS_RANK, value=column, else_=0)
+
+
+# Facts about the recording that a later report may add but never erase.
+_MERGED_COLUMNS = (
+    "call_sid",
+    "conference_sid",
+    "channels",
+    "duration_seconds",
+    "started_at",
+    "source",
+    "track",
+    "error_code",
+    "media_url",
+)
 
 
 @dataclass(frozen=True)
@@ -94,59 +112,46 @@ def _statements(dialect: str) -> _Statements:
     return _Statements(insert_event=insert_event, upsert_recording=upsert_recording)
 
 
-# Facts about the recording that a later callback may add but never erase.
-_MERGED_COLUMNS = (
-    "call_sid",
-    "conference_sid",
-    "channels",
-    "duration_seconds",
-    "started_at",
-    "source",
-    "track",
-    "error_code",
-    "media_url",
-)
-
-
-def store_callback(session: Session, callback: RecordingCallback, delivery: Delivery) -> bool:
-    """Record ``callback``; return False when it repeats an event already stored.
-
-    A repeat changes nothing. A new event moves the recording forward only: a
-    late ``in-progress`` after ``completed`` is kept as an event but leaves the
-    recording as it was.
-    """
+def store_event(
+    session: Session, report: RecordingReport, event: CallbackEvent, now: dt.datetime
+) -> bool:
+    """Keep the callback as received; False when it repeats one already stored."""
     connection = session.connection()
-    dialect = connection.dialect.name
-    statements = _statements(dialect)
-    now = utcnow()
     event_id = connection.execute(
-        statements.insert_event,
+        _statements(connection.dialect.name).insert_event,
         {
-            "provider": callback.provider,
-            "dedup_key": dedup_key(callback.provider, delivery.params),
-            "account_sid": callback.account_sid,
-            "recording_sid": callback.recording_sid,
-            "recording_status": callback.status,
-            "params": dict(delivery.params),
-            "method": delivery.method,
+            "provider": report.provider,
+            "dedup_key": dedup_key(report.provider, event.params),
+            "account_sid": report.account_sid,
+            "recording_sid": report.recording_sid,
+            "recording_status": report.status,
+            "params": dict(event.params),
+            "method": event.method,
             "received_at": now,
-            "remote_addr": delivery.remote_addr,
-            "request_id": delivery.request_id,
-            "idempotency_token": delivery.idempotency_token,
+            "remote_addr": event.remote_addr,
+            "request_id": event.request_id,
+            "idempotency_token": event.idempotency_token,
         },
     ).scalar_one_or_none()
-    if event_id is None:
-        return False
+    return event_id is not None
 
-    state = archive_state_for(callback.status)
+
+def record_report(session: Session, report: RecordingReport, now: dt.datetime) -> None:
+    """Create the recording, or move it forward: what the provider says, as of ``now``.
+
+    A late ``in-progress`` after ``completed`` leaves the recording as it was;
+    a ``completed`` queues a waiting recording and wakes idle workers.
+    """
+    connection = session.connection()
+    state = archive_state_for(report.status)
     connection.execute(
-        statements.upsert_recording,
+        _statements(connection.dialect.name).upsert_recording,
         {
-            "provider": callback.provider,
-            "account_sid": callback.account_sid,
-            "recording_sid": callback.recording_sid,
-            "provider_status": callback.status,
-            **{name: getattr(callback, name) for name in _MERGED_COLUMNS},
+            "provider": report.provider,
+            "account_sid": report.account_sid,
+            "recording_sid": report.recording_sid,
+            "provider_status": report.status,
+            **{name: getattr(report, name) for name in _MERGED_COLUMNS},
             "archive_state": state,
             "attempts": 0,
             "next_attempt_at": now if state is ArchiveState.QUEUED else None,
@@ -157,4 +162,12 @@ def store_callback(session: Session, callback: RecordingCallback, delivery: Deli
     if state is ArchiveState.QUEUED:
         # Delivered on commit; idle workers wake at once instead of at their next poll.
         notify_workers(session)
+
+
+def record_callback(session: Session, report: RecordingReport, event: CallbackEvent) -> bool:
+    """Store a callback and tell its recording; False when it was a repeat (nothing changes)."""
+    now = utcnow()
+    if not store_event(session, report, event, now):
+        return False
+    record_report(session, report, now)
     return True

@@ -1,6 +1,8 @@
-"""A fake Twilio REST API for recordings: a real HTTP/1.1 server on 127.0.0.1.
+"""A fake Twilio-style REST API for recordings: a real HTTP/1.1 server on 127.0.0.1.
 
-Only the part of the API the archive worker touches is served::
+It speaks for any provider that copies Twilio's recordings API (Twilio itself,
+SignalWire's Compatibility API under ``/api/laml``): ``path_prefix`` is where
+the API lives on the server. Only the part the archive worker touches is served::
 
     GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.mp3   (or .wav, or no extension = WAV)
            optional ?RequestedChannels=1|2
@@ -56,10 +58,14 @@ API_VERSION = "2010-04-01"
 BLOCK_SIZE = 64 * 1024
 DEFAULT_CHUNK = 64 * 1024
 
-_ROUTE = re.compile(
-    rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Recordings/"
-    r"(?P<sid>[^/.]+)(?:\.(?P<ext>[A-Za-z0-9]+))?$"
-)
+
+def _route(path_prefix: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"^{re.escape(path_prefix)}/{API_VERSION}/Accounts/(?P<account>[^/]+)/Recordings/"
+        r"(?P<sid>[^/.]+)(?:\.(?P<ext>[A-Za-z0-9]+))?$"
+    )
+
+
 _MEDIA_TYPES: dict[str | None, str] = {
     "mp3": "audio/mpeg",
     "wav": "audio/x-wav",
@@ -250,7 +256,7 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, fake: FakeTwilioApi) -> None:
+    def __init__(self, fake: FakeCompatApi) -> None:
         self.fake = fake
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -287,15 +293,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_OPTIONS = _dispatch
 
 
-class FakeTwilioApi:
-    """The recordings part of Twilio's REST API, served for real on 127.0.0.1.
+class FakeCompatApi:
+    """The recordings part of a Twilio-style REST API, served for real on 127.0.0.1.
 
-    Use as a context manager, or call :meth:`start` / :meth:`stop`.
+    Use as a context manager, or call :meth:`start` / :meth:`stop`. Why not
+    pytest-httpserver: it answers with canned responses, and this fake must
+    stream bodies of hundreds of megabytes, stall or cut them mid-way, and
+    script faults per recording, which its handlers could only do by holding
+    this same code.
     """
 
-    def __init__(self, account_sid: str, auth_token: str) -> None:
+    def __init__(self, account_sid: str, auth_token: str, path_prefix: str = "") -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
+        self.path_prefix = path_prefix.rstrip("/")
+        self._route = _route(self.path_prefix)
         self.on_request: Callable[[RecordedRequest], None] | None = None
         self.hook_errors: list[BaseException] = []
         self._lock = threading.Lock()
@@ -308,7 +320,7 @@ class FakeTwilioApi:
 
     # -- lifecycle
 
-    def start(self) -> FakeTwilioApi:
+    def start(self) -> FakeCompatApi:
         if self._server is not None:
             raise RuntimeError("already started")
         self._stopping.clear()
@@ -340,7 +352,7 @@ class FakeTwilioApi:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> FakeTwilioApi:
+    def __enter__(self) -> FakeCompatApi:
         return self.start()
 
     def __exit__(
@@ -358,11 +370,16 @@ class FakeTwilioApi:
         return int(self._server.server_address[1])
 
     @property
-    def base_url(self) -> str:
+    def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def base_url(self) -> str:
+        """Where the API lives: what ``TWILIO_API_BASE_URL`` (or the like) points at."""
+        return f"{self.origin}{self.path_prefix}"
+
     def recording_url(self, recording_sid: str) -> str:
-        """What Twilio sends as ``RecordingUrl``: no extension."""
+        """What the provider sends as ``RecordingUrl``: no extension."""
         return (
             f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording_sid}"
         )
@@ -479,7 +496,7 @@ class FakeTwilioApi:
         split = urlsplit(handler.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
         _drain_request_body(handler)
-        match = _ROUTE.match(split.path)
+        match = self._route.match(split.path)
         method = handler.command
         kind = "other"
         if match:
@@ -577,7 +594,7 @@ class FakeTwilioApi:
             return _Answer(status=200, payload=payload, content_type=_MEDIA_TYPES[ext], fault=fault)
 
     def _metadata(self, recording: _Recording) -> dict[str, Any]:
-        path = f"/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording.sid}"
+        path = f"{self.path_prefix}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording.sid}"
         dual = recording.dual is not None and not recording.dual_unsupported
         return {
             "sid": recording.sid,
@@ -585,7 +602,7 @@ class FakeTwilioApi:
             "status": "completed",
             "channels": 2 if dual else 1,
             "uri": f"{path}.json",
-            "media_url": f"{self.base_url}{path}",
+            "media_url": f"{self.origin}{path}",
         }
 
     def _send_simple(self, handler: _Handler, record: RecordedRequest, answer: _Answer) -> None:
@@ -664,3 +681,7 @@ def _drain_request_body(handler: _Handler) -> None:
         if not data:
             break
         length -= len(data)
+
+
+# Twilio's API at its root; SignalWire's is the same under ``/api/laml``.
+FakeTwilioApi = FakeCompatApi

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from app.archive import queue
 from app.db import make_session_factory, transaction, utcnow
-from app.models import ArchiveState, Recording
+from app.recordings import queue
+from app.recordings.models import ArchiveState, Recording
 from tests.helpers import ACCOUNT_SID, recording_sid
 
 

@@ -1,0 +1,41 @@
+"""Where an archived recording goes (its key) and what it says about itself (metadata)."""
+
+from __future__ import annotations
+
+from app.config import Settings
+from app.recordings.queue import Claim
+
+CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
+
+
+def build_key(settings: Settings, claim: Claim, ext: str) -> str:
+    """The object key: unique to the recording, dated by its start (UTC)."""
+    when = claim.started_at or claim.created_at
+    return settings.s3_key_template.format(
+        prefix=settings.s3_prefix,
+        provider=claim.provider,
+        account_sid=claim.account_sid,
+        yyyy=f"{when.year:04d}",
+        mm=f"{when.month:02d}",
+        dd=f"{when.day:02d}",
+        recording_sid=claim.recording_sid,
+        call_sid=claim.call_sid or "no-call",
+        ext=ext,
+    )
+
+
+def object_metadata(claim: Claim, channels: int, sha256: str | None) -> dict[str, str]:
+    metadata = {
+        "provider": claim.provider,
+        "recording-sid": claim.recording_sid,
+        "call-sid": claim.call_sid or "",
+        "account-sid": claim.account_sid,
+        "channels": str(channels),
+        "duration": "" if claim.duration_seconds is None else str(claim.duration_seconds),
+        "started-at": claim.started_at.isoformat() if claim.started_at else "",
+    }
+    if claim.conference_sid:
+        metadata["conference-sid"] = claim.conference_sid
+    if sha256:
+        metadata["sha256"] = sha256
+    return metadata

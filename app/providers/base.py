@@ -1,0 +1,147 @@
+"""What every provider module provides, in provider-neutral terms.
+
+A provider module (``twilio``, ...) declares its settings section, its ID
+formats, how a callback proves it came from the provider, and a REST client
+behind ``ProviderApi``. Nothing here knows our tables: a provider reports
+facts about a recording (``RecordingReport``), the domain decides what they
+mean for the archive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from app.config import Env, Section, Settings
+
+
+class RecordingStatus:
+    """The statuses Twilio-family providers report (Twilio, SignalWire, Telnyx TeXML)."""
+
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    ABSENT = "absent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RecordingReport:
+    """What a provider says about one recording (a callback, or a listing's entry)."""
+
+    provider: str
+    account_sid: str
+    recording_sid: str
+    status: str
+    call_sid: str | None = None
+    conference_sid: str | None = None
+    media_url: str | None = None
+    channels: int | None = None
+    duration_seconds: int | None = None
+    started_at: dt.datetime | None = None
+    source: str | None = None
+    track: str | None = None
+    error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingCallback:
+    """A callback as it reached us: what a signature may cover.
+
+    ``headers`` has lower-case names. ``body`` is the raw request body (some
+    providers sign it byte for byte); ``params`` the parameters, from the form
+    of a POST or the query string of a GET; ``form`` the POST form alone
+    (empty for a GET), which is what Twilio-style signatures add to the URL.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    params: Mapping[str, str]
+    form: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """Which recording to fetch or delete, as the database knows it."""
+
+    account_sid: str
+    recording_sid: str
+    media_url: str | None
+    channels: int | None
+
+
+class MediaStream(Protocol):
+    """An open download. ``read`` raises ProviderError when the body breaks."""
+
+    channels: int  # the channels the bytes hold
+    content_length: int | None
+
+    def read(self, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class ProviderApi(Protocol):
+    """One account's recordings at a provider's REST API.
+
+    Every method raises ``ProviderError``. A media URL that is not the
+    provider's own, for exactly this recording, is refused before any
+    request is made.
+    """
+
+    name: str
+    account_sid: str
+
+    def open_media(self, recording: MediaRef, fmt: str) -> MediaStream:
+        """Start streaming the recording's media in ``fmt`` (``mp3`` or ``wav``)."""
+        ...
+
+    def delete_original(self, recording: MediaRef) -> bool:
+        """Delete the provider's copy; False when it was already gone."""
+        ...
+
+    def list_recordings(
+        self, since: dt.datetime, until: dt.datetime | None, page_size: int
+    ) -> Iterator[list[RecordingReport]]:
+        """The account's recordings created in ``[since, until)``, a page at a time."""
+        ...
+
+
+class Provider(Protocol):
+    """A voice provider: its settings, its callbacks, its API."""
+
+    name: str
+    title: str  # as people write it: "Twilio"
+    idempotency_header: str | None
+
+    def read_settings(self, env: Env) -> Section:
+        """This provider's section of the settings, parsed strictly."""
+        ...
+
+    def verify(self, settings: Settings, callback: IncomingCallback) -> str | None:
+        """Why the callback does not prove it came from this provider, or None."""
+        ...
+
+    def parse_callback(self, params: Mapping[str, str]) -> RecordingReport:
+        """The callback's fields, in this provider's ID formats; CallbackError names a bad one."""
+        ...
+
+    def serves(self, settings: Settings, account_sid: str) -> bool:
+        """Whether ``account_sid`` is an account of this deployment."""
+        ...
+
+    def api(self, settings: Settings) -> ProviderApi | None:
+        """The REST client, or None when the provider is not configured."""
+        ...
+
+
+def not_configured(provider: Provider, settings: Settings) -> str | None:
+    """Why this deployment refuses every callback of ``provider``, or None."""
+    section = settings.providers.get(provider.name)
+    missing = section.missing() if section is not None else ["its settings"]
+    if not missing:
+        return None
+    return f"{provider.title} callbacks are not enabled: set {', '.join(missing)}"

@@ -1,0 +1,328 @@
+"""Twilio's recording API and callback format, which SignalWire copies.
+
+Providers that speak it (Twilio, SignalWire) differ in their ID formats,
+their API origin and how their callbacks are signed; the parsing of a
+recording-status callback, the media and delete requests and the listing
+are the same, and live here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from app.providers.base import MediaRef, RecordingReport, RecordingStatus
+from app.providers.errors import CallbackError, ProviderError
+from app.providers.http import (
+    ResponseStream,
+    new_session,
+    origin_of,
+    raise_for_status,
+    request_failed,
+)
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2010-04-01"
+
+
+@dataclass(frozen=True)
+class IdFormats:
+    """A provider's identifiers, as patterns, with how to describe them in a refusal."""
+
+    account: re.Pattern[str]
+    call: re.Pattern[str]
+    recording: re.Pattern[str]
+    conference: re.Pattern[str]
+    description: dict[str, str]  # field name -> "AC followed by 32 hex digits"
+
+
+# Short identifiers (statuses, sources, tracks, error codes): fit their columns.
+_TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+def _optional(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _required(params: Mapping[str, str], name: str) -> str:
+    value = _optional(params, name)
+    if value is None:
+        raise CallbackError(f"{name} is missing")
+    return value
+
+
+def _id(value: str | None, name: str, pattern: re.Pattern[str], described: str) -> str | None:
+    if value is not None and not pattern.fullmatch(value):
+        raise CallbackError(f"{name} is malformed: expected {described}")
+    return value
+
+
+def _integer(
+    params: Mapping[str, str], name: str, allowed: tuple[int, ...] | None = None
+) -> int | None:
+    value = _optional(params, name)
+    if value is None:
+        return None
+    if not _DIGITS.fullmatch(value):
+        raise CallbackError(f"{name} is malformed: expected a whole number of seconds or units")
+    number = int(value)
+    if allowed is not None and number not in allowed:
+        raise CallbackError(f"{name} is malformed: expected one of {', '.join(map(str, allowed))}")
+    return number
+
+
+def _rfc2822(params: Mapping[str, str], name: str) -> dt.datetime | None:
+    value = _optional(params, name)
+    if value is None:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        raise CallbackError(f"{name} is malformed: expected an RFC 2822 date") from None
+    if parsed.tzinfo is None:
+        # RFC 2822 "-0000" means UTC with no claim about local time.
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def _token(params: Mapping[str, str], name: str) -> str | None:
+    value = _optional(params, name)
+    if value is not None and not _TOKEN.fullmatch(value):
+        raise CallbackError(f"{name} is malformed: expected up to 32 letters, digits or -_.:")
+    return value
+
+
+def _absolute_url(params: Mapping[str, str], name: str, required: bool) -> str | None:
+    value = _required(params, name) if required else _optional(params, name)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CallbackError(f"{name} is malformed: expected an absolute http(s) URL")
+    return value
+
+
+def parse_callback(provider: str, ids: IdFormats, params: Mapping[str, str]) -> RecordingReport:
+    """Validate a Twilio-format recording-status callback.
+
+    Raises ``CallbackError`` (400) naming the first bad field. The media URL is
+    only required once the recording is ``completed``; whether it points where
+    it may is decided by the worker, against the settings in force then.
+    """
+    described = ids.description
+    account_sid = _id(
+        _required(params, "AccountSid"), "AccountSid", ids.account, described["AccountSid"]
+    )
+    recording_sid = _id(
+        _required(params, "RecordingSid"), "RecordingSid", ids.recording, described["RecordingSid"]
+    )
+    status = _required(params, "RecordingStatus")
+    if not _TOKEN.fullmatch(status):
+        raise CallbackError("RecordingStatus is malformed: expected a word such as completed")
+    assert account_sid is not None and recording_sid is not None
+    return RecordingReport(
+        provider=provider,
+        account_sid=account_sid,
+        recording_sid=recording_sid,
+        status=status,
+        call_sid=_id(_optional(params, "CallSid"), "CallSid", ids.call, described["CallSid"]),
+        conference_sid=_id(
+            _optional(params, "ConferenceSid"),
+            "ConferenceSid",
+            ids.conference,
+            described["ConferenceSid"],
+        ),
+        media_url=_absolute_url(
+            params, "RecordingUrl", required=status == RecordingStatus.COMPLETED
+        ),
+        channels=_integer(params, "RecordingChannels", allowed=(1, 2)),
+        duration_seconds=_integer(params, "RecordingDuration"),
+        started_at=_rfc2822(params, "RecordingStartTime"),
+        source=_token(params, "RecordingSource"),
+        track=_token(params, "RecordingTrack"),
+        error_code=_token(params, "ErrorCode"),
+    )
+
+
+class CompatApi:
+    """One account's recordings on a Twilio-style REST API (HTTP Basic auth).
+
+    Requests only ever go to the configured API origin (or an ``extra_origin``
+    the provider vouches for, such as Twilio's regional hosts), for the
+    recording the callback named: a media URL elsewhere is refused before any
+    request is made, so a leaked signing key or a bad callback cannot turn
+    the worker against internal addresses or another recording.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        api_base_url: str,
+        account_sid: str,
+        auth_token: str,
+        extra_origin: re.Pattern[str] | None = None,
+        timeouts: tuple[float, float] = (10.0, 30.0),
+        requested_channels: bool = True,
+    ) -> None:
+        self.name = name
+        self.api_base_url = api_base_url.rstrip("/")
+        self.account_sid = account_sid
+        self._auth = (account_sid, auth_token)
+        self._extra_origin = extra_origin
+        self._requested_channels = requested_channels
+        self.timeouts = timeouts
+        self.session = new_session()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"<CompatApi {self.name} {self.api_base_url} {self.account_sid}>"
+
+    def checked_recording_url(self, url: str, account_sid: str, recording_sid: str) -> str:
+        """``url`` without extension, if it is this provider's URL for exactly this
+        recording; otherwise a permanent ProviderError, without any request made."""
+        parts = urlsplit(url)
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ProviderError(
+                "RecordingUrl refused: it carries credentials, a query or a fragment",
+                retryable=False,
+            )
+        origin = origin_of(url)
+        on_api_origin = origin == origin_of(self.api_base_url)
+        allowed = on_api_origin or (
+            self._extra_origin is not None
+            and origin[0] == "https"
+            and origin[2] == 443
+            and bool(self._extra_origin.fullmatch(origin[1]))
+        )
+        if not allowed:
+            raise ProviderError(
+                f"RecordingUrl refused: {origin[0]}://{origin[1]}:{origin[2]} is not "
+                f"the {self.name} API origin",
+                retryable=False,
+            )
+        base_path = urlsplit(self.api_base_url).path.rstrip("/") if on_api_origin else ""
+        path = re.sub(r"\.(mp3|wav|json)$", "", parts.path)
+        if path != f"{base_path}/{API_VERSION}/Accounts/{account_sid}/Recordings/{recording_sid}":
+            raise ProviderError(
+                "RecordingUrl refused: its path does not name this callback's "
+                "AccountSid and RecordingSid",
+                retryable=False,
+            )
+        return f"{parts.scheme}://{parts.netloc}{path}"
+
+    def _recording_url(self, recording: MediaRef) -> str:
+        if not recording.media_url:
+            raise ProviderError("the callback gave no RecordingUrl", retryable=False)
+        return self.checked_recording_url(
+            recording.media_url, recording.account_sid, recording.recording_sid
+        )
+
+    def open_media(self, recording: MediaRef, fmt: str) -> ResponseStream:
+        """Start streaming the media, two channels first for a two-channel recording.
+
+        A 400 to ``RequestedChannels=2`` (a recording the provider cannot
+        split) falls back to ``RequestedChannels=1``.
+        """
+        url = f"{self._recording_url(recording)}.{fmt}"
+        asks: list[int | None] = [None]
+        if self._requested_channels and recording.channels == 2:
+            asks = [2, 1]
+        for index, channels in enumerate(asks):
+            params = {"RequestedChannels": str(channels)} if channels else None
+            try:
+                response = self.session.get(
+                    url, params=params, auth=self._auth, stream=True, timeout=self.timeouts
+                )
+            except requests.RequestException as exc:
+                raise request_failed("download", exc) from exc
+            if response.status_code == 400 and channels == 2 and index + 1 < len(asks):
+                response.close()
+                log.info(
+                    "%s answered 400 to RequestedChannels=2; asking for one channel", self.name
+                )
+                continue
+            if response.status_code >= 400:
+                response.close()
+            raise_for_status(response, f"download of {url}")
+            return ResponseStream(response, channels or recording.channels or 1)
+        raise AssertionError("unreachable: the last request returns or raises")
+
+    def delete_original(self, recording: MediaRef) -> bool:
+        """``DELETE {RecordingUrl}.json``; True if deleted now, False if already gone."""
+        url = f"{self._recording_url(recording)}.json"
+        try:
+            response = self.session.delete(url, auth=self._auth, timeout=self.timeouts)
+        except requests.RequestException as exc:
+            raise request_failed("delete", exc) from exc
+        if response.status_code == 404:
+            return False
+        raise_for_status(response, f"delete of {url}")
+        return True
+
+    def list_recordings(
+        self, since: dt.datetime, until: dt.datetime | None, page_size: int
+    ) -> Iterator[list[RecordingReport]]:
+        """``GET .../Recordings.json`` by creation date, following ``next_page_uri``."""
+        url: str | None = (
+            f"{self.api_base_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings.json"
+        )
+        params: dict[str, str] | None = {
+            "DateCreated>": since.date().isoformat(),
+            "PageSize": str(page_size),
+        }
+        assert params is not None
+        if until is not None:
+            params["DateCreated<"] = until.date().isoformat()
+        scheme, host, port = origin_of(self.api_base_url)
+        while url is not None:
+            try:
+                response = self.session.get(
+                    url, params=params, auth=self._auth, timeout=self.timeouts
+                )
+            except requests.RequestException as exc:
+                raise request_failed("listing recordings", exc) from exc
+            raise_for_status(response, "listing recordings")
+            page: dict[str, Any] = response.json()
+            yield [self.listed(item) for item in page.get("recordings", [])]
+            next_uri = page.get("next_page_uri")
+            # The next page's URI carries its own query; it is relative to the origin.
+            url = f"{scheme}://{host}:{port}{next_uri}" if next_uri else None
+            params = None
+
+    def listed(self, item: Mapping[str, Any]) -> RecordingReport:
+        """A listing's entry as a report, its media URL built from its ``uri``."""
+        scheme, host, port = origin_of(self.api_base_url)
+        uri = str(item.get("uri") or "")
+        media_url = f"{scheme}://{host}:{port}{re.sub(r'.json$', '', uri)}" if uri else None
+        started = item.get("start_time") or item.get("date_created")
+        channels = item.get("channels")
+        duration = item.get("duration")
+        return RecordingReport(
+            provider=self.name,
+            account_sid=str(item.get("account_sid") or self.account_sid),
+            recording_sid=str(item["sid"]),
+            status=str(item.get("status") or ""),
+            call_sid=item.get("call_sid") or None,
+            conference_sid=item.get("conference_sid") or None,
+            media_url=media_url,
+            channels=int(channels) if channels not in (None, "") else None,
+            duration_seconds=int(duration) if duration not in (None, "") else None,
+            started_at=parsedate_to_datetime(started).astimezone(dt.UTC) if started else None,
+            source=item.get("source") or None,
+            track=item.get("track") or None,
+            error_code=str(item["error_code"]) if item.get("error_code") is not None else None,
+        )

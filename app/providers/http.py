@@ -1,0 +1,103 @@
+"""HTTP for provider APIs: one session per client, answers turned into ProviderErrors."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+
+from app.providers.errors import ProviderError
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+USER_AGENT = "recording-archiver/0.1"
+
+
+def origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``url``, lower-cased, with the scheme's default port."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:  # a port that is not a number
+        port = -1
+    return scheme, host, port
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait, from a ``Retry-After`` of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def raise_for_status(response: requests.Response, what: str) -> None:
+    """Turn a provider's error answer into a retryable or permanent ProviderError."""
+    status = response.status_code
+    if status < 400:
+        return
+    detail = f"{what}: HTTP {status}"
+    if status == 404:
+        raise ProviderError(f"{detail} (not found; media may not be ready yet)", retryable=True)
+    if status == 429:
+        raise ProviderError(
+            f"{detail} (throttled)",
+            retryable=True,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        )
+    if status in (401, 403):
+        raise ProviderError(
+            f"{detail}: the provider refused our credentials; check the account SID and token",
+            retryable=False,
+        )
+    if status >= 500 or status == 408:
+        raise ProviderError(detail, retryable=True)
+    raise ProviderError(detail, retryable=False)
+
+
+def request_failed(what: str, exc: requests.RequestException) -> ProviderError:
+    """A request that got no answer: always worth another try."""
+    if isinstance(exc, requests.Timeout):
+        return ProviderError(f"{what} timed out: {type(exc).__name__}", retryable=True)
+    return ProviderError(f"{what} failed: {type(exc).__name__}: {exc}", retryable=True)
+
+
+class ResponseStream:
+    """An open streaming response, read chunk by chunk; a broken body is a ProviderError."""
+
+    def __init__(self, response: requests.Response, channels: int) -> None:
+        self._response = response
+        self._raw = response.raw
+        self.channels = channels
+        length = response.headers.get("Content-Length")
+        self.content_length = int(length) if length and length.isdigit() else None
+        self._read = 0
+
+    def read(self, size: int) -> bytes:
+        try:
+            data = self._raw.read(size, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise ProviderError(
+                f"download broke after {self._read} bytes: {type(exc).__name__}", retryable=True
+            ) from exc
+        self._read += len(data)
+        return bytes(data)
+
+    def close(self) -> None:
+        self._response.close()

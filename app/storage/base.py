@@ -1,0 +1,85 @@
+"""The store interface, and the confirmation every store applies to its copy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+
+class StorageError(RuntimeError):
+    """The store refused or failed; worth retrying later."""
+
+
+class ArchiveMismatch(StorageError):
+    """The store does not hold exactly the bytes we sent (or holds nothing)."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What the store says it holds under a key."""
+
+    size: int
+    metadata: Mapping[str, str]
+    content_type: str | None
+    etag: str | None = None
+    sha256: str | None = None  # hex, when the store computed one itself
+
+
+class UploadCheck(Protocol):
+    """A digest a store wants computed over the bytes as they stream by."""
+
+    def update(self, data: bytes) -> None: ...
+
+
+class ArchiveStore(Protocol):
+    """Put a stream under a key; say what is stored there; confirm it is ours."""
+
+    @property
+    def location(self) -> str:
+        """The bucket (or folder) name recorded with each archived recording."""
+        ...
+
+    def new_upload_check(self) -> UploadCheck | None:
+        """A digest to feed with the bytes of the next upload, if the store wants one."""
+        ...
+
+    def put_stream(
+        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
+    ) -> None:
+        """Store everything ``stream.read`` yields under ``key``.
+
+        An exception raised by ``stream`` itself comes out unchanged.
+        """
+        ...
+
+    def set_metadata(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> None:
+        """Replace the object's metadata (the digest is only known after the upload)."""
+        ...
+
+    def stat(self, key: str) -> StoredObject | None:
+        """What is stored under ``key``, or None."""
+        ...
+
+    def confirm(
+        self, key: str, size: int, sha256: str, check: UploadCheck | None = None
+    ) -> StoredObject:
+        """Raise ArchiveMismatch unless ``key`` holds exactly these bytes.
+
+        ``check`` is this upload's own digest (from ``new_upload_check``);
+        without it (a copy made by an earlier try) size and digests decide.
+        """
+        ...
+
+
+def confirm_common(stored: StoredObject | None, key: str, size: int, sha256: str) -> StoredObject:
+    """What every store checks: the object is there, of our size, with our digest."""
+    if stored is None:
+        raise ArchiveMismatch(f"{key} is not in the store after the upload")
+    if stored.size != size:
+        raise ArchiveMismatch(f"{key} holds {stored.size} bytes, expected {size}")
+    if stored.sha256 is not None and stored.sha256 != sha256:
+        raise ArchiveMismatch(f"{key} SHA-256 {stored.sha256} does not match {sha256}")
+    if stored.metadata.get("sha256") != sha256:
+        raise ArchiveMismatch(f"{key} metadata sha256 does not match the bytes sent")
+    return stored

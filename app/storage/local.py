@@ -1,0 +1,103 @@
+"""A folder on local disk: the embedded default for trying the service out.
+
+Each object is written to a temporary file in the same folder, flushed to
+disk and renamed into place, so a key never holds a partial file. Metadata
+sits beside it in ``<name>.meta.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+from app.storage.base import StorageError, StoredObject, UploadCheck, confirm_common
+
+CHUNK = 1024 * 1024
+
+
+class LocalStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def new_upload_check(self) -> None:
+        return None  # `confirm` reads the file back instead
+
+    def path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise StorageError(f"key {key!r} escapes the archive folder")
+        return path
+
+    def _write_atomically(self, path: Path, chunks: Iterable[bytes]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_stream(
+        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
+    ) -> None:
+        path = self.path(key)
+
+        def chunks() -> Iterator[bytes]:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+
+        try:
+            self._write_atomically(path, chunks())
+        except OSError as exc:
+            raise StorageError(f"writing {path} failed: {exc}") from exc
+        self.set_metadata(key, content_type=content_type, metadata=metadata)
+
+    def set_metadata(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> None:
+        meta = {"content_type": content_type, "metadata": dict(metadata)}
+        path = self.path(key)
+        meta_path = path.with_name(path.name + ".meta.json")
+        try:
+            self._write_atomically(meta_path, [json.dumps(meta, indent=2).encode()])
+        except OSError as exc:
+            raise StorageError(f"writing {meta_path} failed: {exc}") from exc
+
+    def stat(self, key: str) -> StoredObject | None:
+        path = self.path(key)
+        try:
+            if not path.exists():
+                return None
+            digest = hashlib.sha256()
+            # Read back what is on disk: the local store's "checksum it reports".
+            with path.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    digest.update(chunk)
+            meta_path = path.with_name(path.name + ".meta.json")
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+            size = path.stat().st_size
+        except (OSError, ValueError) as exc:
+            raise StorageError(f"reading {path} failed: {exc}") from exc
+        return StoredObject(
+            size=size,
+            metadata=meta.get("metadata", {}),
+            content_type=meta.get("content_type"),
+            sha256=digest.hexdigest(),
+        )
+
+    def confirm(
+        self, key: str, size: int, sha256: str, check: UploadCheck | None = None
+    ) -> StoredObject:
+        return confirm_common(self.stat(key), key, size, sha256)

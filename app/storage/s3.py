@@ -1,0 +1,242 @@
+"""An S3 bucket (AWS or any S3-compatible endpoint), through boto3's managed transfer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+import boto3
+from boto3.exceptions import Boto3Error
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from app.config import Settings
+from app.storage.base import (
+    ArchiveMismatch,
+    StorageError,
+    StoredObject,
+    UploadCheck,
+    confirm_common,
+)
+
+log = logging.getLogger(__name__)
+
+# Part size for multipart uploads. The worker's memory is bounded by about
+# PART_SIZE * (UPLOAD_THREADS + 2): the parts in flight, one queued, one read.
+PART_SIZE = 8 * 1024 * 1024
+UPLOAD_THREADS = 4
+
+
+class EtagCheck:
+    """The MD5 of each ``PART_SIZE`` part: what S3 builds an upload's ETag from."""
+
+    def __init__(self, part_size: int = PART_SIZE) -> None:
+        self.part_size = part_size
+        self.part_md5s: list[bytes] = []
+        self._part = hashlib.md5(usedforsecurity=False)
+        self._fill = 0
+
+    def update(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self.part_size - self._fill)
+            self._part.update(view[:take])
+            self._fill += take
+            view = view[take:]
+            if self._fill == self.part_size:
+                self._close_part()
+
+    def _close_part(self) -> None:
+        self.part_md5s.append(self._part.digest())
+        self._part = hashlib.md5(usedforsecurity=False)
+        self._fill = 0
+
+    def finish(self) -> list[bytes]:
+        if self._fill:
+            self._close_part()
+        return self.part_md5s
+
+    def matches(self, etag: str) -> bool | None:
+        """Does an S3 ETag describe these bytes? None when it cannot say.
+
+        A single-part upload's ETag is the MD5 of the bytes; a multipart one is
+        the MD5 of the parts' MD5s, then ``-N``. Any other form (SSE-KMS, or a
+        store's own scheme) proves nothing either way.
+        """
+        part_md5s = self.finish()
+        head, _, parts = etag.partition("-")
+        if len(head) != 32:
+            return None
+        if parts:
+            combined = hashlib.md5(b"".join(part_md5s), usedforsecurity=False)
+            return etag == f"{combined.hexdigest()}-{len(part_md5s)}"
+        if len(part_md5s) == 1:
+            return head == part_md5s[0].hex()
+        return None  # a plain ETag on a multipart upload: the store copied it its own way
+
+
+class _GuardedStream:
+    """Remembers an exception the source stream raised, so it is not mistaken for S3's."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+
+class S3Store:
+    def __init__(self, settings: Settings) -> None:
+        assert settings.s3_bucket
+        self.bucket = settings.s3_bucket
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            config=BotoConfig(
+                # Path-style works everywhere (SeaweedFS, MinIO); AWS still accepts it.
+                s3={"addressing_style": "path"} if settings.s3_endpoint_url else {},
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=settings.http_connect_timeout,
+                read_timeout=settings.http_read_timeout,
+                # Only send/validate checksums when an operation requires them:
+                # S3-compatible stores vary in what they accept.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+        self.sse: dict[str, str] = {}
+        if settings.s3_sse:
+            self.sse["ServerSideEncryption"] = settings.s3_sse
+            if settings.s3_kms_key_id:
+                self.sse["SSEKMSKeyId"] = settings.s3_kms_key_id
+        self.transfer = TransferConfig(
+            multipart_threshold=PART_SIZE,
+            multipart_chunksize=PART_SIZE,
+            max_concurrency=UPLOAD_THREADS,
+            use_threads=True,
+        )
+        # s3transfer buffers up to this many parts read from a non-seekable
+        # stream (default 10); a few more than the threads keeps them busy.
+        self.transfer.max_in_memory_upload_chunks = UPLOAD_THREADS
+
+    @property
+    def location(self) -> str:
+        return self.bucket
+
+    def new_upload_check(self) -> EtagCheck:
+        return EtagCheck(PART_SIZE)
+
+    def put_stream(
+        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
+    ) -> None:
+        extra: dict[str, Any] = {"ContentType": content_type, "Metadata": dict(metadata)}
+        extra.update(self.sse)
+        guarded = _GuardedStream(stream)
+        try:
+            self.client.upload_fileobj(
+                guarded,  # type: ignore[arg-type]
+                self.bucket,
+                key,
+                ExtraArgs=extra,
+                Config=self.transfer,
+            )
+        except (ClientError, BotoCoreError, Boto3Error) as exc:
+            if guarded.error is not None:
+                raise guarded.error from None
+            raise StorageError(f"S3 upload of {key} failed: {_describe(exc)}") from exc
+        except BaseException:
+            if guarded.error is not None:
+                raise guarded.error from None
+            raise
+
+    def set_metadata(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> None:
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "CopySource": {"Bucket": self.bucket, "Key": key},
+            "MetadataDirective": "REPLACE",
+            "ContentType": content_type,
+            "Metadata": dict(metadata),
+            **self.sse,
+        }
+        try:
+            # Asking for SHA-256 on the copy makes S3 compute the whole object's
+            # digest itself, which `stat` then reports for us to compare.
+            self.client.copy_object(**args, ChecksumAlgorithm="SHA256")
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest"):
+                raise StorageError(f"S3 metadata update of {key} failed: {_describe(exc)}") from exc
+            log.info("the store refused a checksum on CopyObject (%s); copying without", code)
+            try:
+                self.client.copy_object(**args)
+            except (ClientError, BotoCoreError) as retry_exc:
+                raise StorageError(
+                    f"S3 metadata update of {key} failed: {_describe(retry_exc)}"
+                ) from retry_exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 metadata update of {key} failed: {_describe(exc)}") from exc
+
+    def stat(self, key: str) -> StoredObject | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise StorageError(f"S3 HeadObject of {key} failed: {_describe(exc)}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 HeadObject of {key} failed: {_describe(exc)}") from exc
+        return StoredObject(
+            size=int(head["ContentLength"]),
+            metadata=head.get("Metadata", {}),
+            content_type=head.get("ContentType"),
+            etag=(head.get("ETag") or "").strip('"') or None,
+            sha256=full_object_sha256(head),
+        )
+
+    def confirm(
+        self, key: str, size: int, sha256: str, check: UploadCheck | None = None
+    ) -> StoredObject:
+        stored = confirm_common(self.stat(key), key, size, sha256)
+        # SSE-KMS ETags are not MD5s of the bytes, whatever they look like.
+        if (
+            isinstance(check, EtagCheck)
+            and stored.etag
+            and self.sse.get("ServerSideEncryption") != "aws:kms"
+            and check.matches(stored.etag) is False
+        ):
+            raise ArchiveMismatch(f"{key} ETag {stored.etag} does not match the bytes sent")
+        return stored
+
+
+def full_object_sha256(head: Mapping[str, Any]) -> str | None:
+    """The store's own SHA-256 of the whole object, when it reports one.
+
+    A multipart object's checksum is a checksum of part checksums ("...-N" or
+    ChecksumType COMPOSITE); that is not comparable to ours, so it is skipped.
+    """
+    value = head.get("ChecksumSHA256")
+    if not value or "-" in value or head.get("ChecksumType") == "COMPOSITE":
+        return None
+    try:
+        return base64.b64decode(value).hex()
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return f"{error.get('Code', 'error')} (HTTP {status}): {error.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,62 @@
+"""The download stream: digests, byte counts, and stopping on request."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+
+import pytest
+import requests
+import urllib3
+
+from app.archive.errors import RetryableError, WorkerStopping
+from app.archive.hashing import HashingReader
+from app.providers.http import ResponseStream
+from app.storage.s3 import PART_SIZE, EtagCheck
+
+DATA = b"recording bytes " * 1000
+
+
+def reader_for(
+    data: bytes, content_length: int | None = None, check: EtagCheck | None = None
+) -> HashingReader:
+    response = requests.Response()
+    response.raw = urllib3.HTTPResponse(body=io.BytesIO(data), preload_content=False)
+    if content_length is not None:
+        response.headers["Content-Length"] = str(content_length)
+    return HashingReader(
+        ResponseStream(response, channels=1),
+        stop=threading.Event(),
+        heartbeat=lambda: None,
+        heartbeat_every=60,
+        check=check,
+    )
+
+
+def read_through(reader: HashingReader) -> None:
+    while reader.read(PART_SIZE):
+        pass
+
+
+def test_the_digest_of_the_whole_body_is_computed_on_the_way():
+    check = EtagCheck()
+    reader = reader_for(DATA, len(DATA), check)
+    read_through(reader)
+    assert reader.sha256 == hashlib.sha256(DATA).hexdigest()
+    assert reader.size == len(DATA)
+    assert check.matches(hashlib.md5(DATA, usedforsecurity=False).hexdigest()) is True
+
+
+def test_a_body_shorter_than_its_content_length_is_an_error():
+    reader = reader_for(DATA, len(DATA) + 10)
+    with pytest.raises(RetryableError, match="Content-Length"):
+        read_through(reader)
+
+
+def test_a_stop_request_abandons_the_transfer():
+    reader = reader_for(DATA, len(DATA))
+    reader._stop.set()
+    with pytest.raises(WorkerStopping):
+        reader.read(10)
+    reader.close()
