@@ -6,21 +6,54 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import click
 from flask import Flask, Response, jsonify, request
 from markupsafe import escape
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import Settings
 from app.extensions import init_extensions
+from app.web import init_web
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Every setting: the core ones and each provider's section (``None``: ``os.environ``)."""
+def load_settings(env: Mapping[str, str] | None = None, *, serving: bool = True) -> Settings:
+    """Every setting: the core ones and each provider's section (``None``: ``os.environ``).
+
+    ``serving=False`` is for commands, which sign no sessions: they run
+    without ``SECRET_KEY``.
+    """
     from app.providers import SETTINGS_SECTIONS
 
-    return Settings.from_env(env, sections=SETTINGS_SECTIONS)
+    return Settings.from_env(env, sections=SETTINGS_SECTIONS, require_secret_key=serving)
+
+
+def running_a_command() -> bool:
+    """Whether the app is being built for a ``flask`` command other than ``run``.
+
+    ``flask --app app --help`` builds the app to list the project's commands,
+    and ``worker`` or ``retry-failed`` serve no pages: none of them needs the
+    key that signs admin sessions, so a missing one must not hide them.
+    """
+    context = click.get_current_context(silent=True)
+    return context is not None and context.info_name != "run"
+
+
+def startup_report(settings: Settings) -> list[str]:
+    """What a newcomer needs to hear once at start-up: what is not set up yet."""
+    from app.providers import PROVIDERS
+    from app.providers.base import not_configured
+
+    lines = [
+        f"{problem}; its callbacks get 403"
+        for provider in PROVIDERS.values()
+        if (problem := not_configured(provider, settings))
+    ]
+    if len(lines) == len(PROVIDERS):
+        lines.append("no provider is configured: every callback will be refused (see README)")
+    store = settings.s3_bucket and f"S3 bucket {settings.s3_bucket}"
+    lines.append(f"archive: {store or 'local folder ' + settings.local_archive_dir}")
+    return lines
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -31,7 +64,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """
     test_config = dict(test_config or {})
     bind = test_config.pop("bind", None)
-    settings = test_config.pop("settings", None) or load_settings()
+    settings = test_config.pop("settings", None) or load_settings(serving=not running_a_command())
     if test_config:
         settings = settings.with_overrides(test_config)
 
@@ -52,13 +85,9 @@ def configure_app(app: Flask, settings: Settings) -> None:
         # Form fields are small; a flood of parts is refused as well as a big body.
         MAX_FORM_PARTS=1000,
     )
-    if settings.trusted_proxies:
-        # Heroku's router (and most load balancers) terminate TLS and pass the
-        # public scheme and host on; the signature is over the public URL.
-        n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n, x_prefix=0
-        )
+    # Heroku's router (and most load balancers) terminate TLS and pass the
+    # public scheme and host on; the signature is over the public URL.
+    init_web(app, settings.trusted_proxies, settings.trusted_proxy_networks)
     if not app.debug:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

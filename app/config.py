@@ -12,6 +12,7 @@ one pass. This module imports nothing of the app, so every layer may use it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -25,6 +26,24 @@ _FALSE = {"0", "false", "no", "off"}
 
 RECORDING_FORMATS = ("mp3", "wav")
 SSE_MODES = ("AES256", "aws:kms")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Where a proxy in front of us can connect from: loopback (a local nginx),
+# and the private and shared ranges platforms' routers use (Heroku's is in
+# 10.0.0.0/8). Never a public address.
+DEFAULT_PROXY_NETWORKS = (
+    "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7"
+)
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False)
+        for part in value.split(",")
+        if part.strip()
+    )
 
 
 class ConfigError(RuntimeError):
@@ -89,6 +108,16 @@ class Env:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
+    def networks(self, name: str, default: str) -> tuple[Network, ...]:
+        value = self.text(name, default) or default
+        try:
+            return parse_networks(value)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{name} must be comma-separated addresses or networks (10.0.0.0/8), "
+                f"got {value!r}: {exc}"
+            ) from None
+
     def base_url(self, name: str, default: str) -> str:
         """An http(s) origin, optionally with a path prefix; no trailing slash."""
         value = (self.text(name, default) or default).rstrip("/")
@@ -142,6 +171,10 @@ class Settings:
 
     # How many proxies in front of us may set X-Forwarded-*; 1 is Heroku's router.
     trusted_proxies: int = 1
+    # ... and only when the connection comes from one of these networks.
+    trusted_proxy_networks: tuple[Network, ...] = field(
+        default_factory=lambda: parse_networks(DEFAULT_PROXY_NETWORKS)
+    )
     max_body_bytes: int = 64 * 1024
 
     s3_bucket: str | None = None
@@ -168,7 +201,11 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str] | None, *, sections: Mapping[str, SectionReader]
+        cls,
+        env: Mapping[str, str] | None,
+        *,
+        sections: Mapping[str, SectionReader],
+        require_secret_key: bool = True,
     ) -> Settings:
         """Parse ``env`` (``None``: ``os.environ``); raise ConfigError on anything malformed.
 
@@ -178,25 +215,28 @@ class Settings:
         e = Env(os.environ if env is None else env)
         debug = e.boolean("FLASK_DEBUG", False)
         secret_key = e.text("SECRET_KEY")
-        if secret_key is None and not debug:
+        if secret_key is None and not debug and require_secret_key:
             raise ConfigError(
                 "SECRET_KEY is required (set FLASK_DEBUG=1 only for local development)"
             )
         if secret_key is None:
-            secret_key = "dev-only-" + os.urandom(16).hex()
+            # Good for this process only: sessions it signs die with it.
+            secret_key = "ephemeral-" + os.urandom(16).hex()
         s3_sse = e.choice("S3_SSE", SSE_MODES, None)
         s3_kms_key_id = e.text("S3_KMS_KEY_ID")
         if s3_kms_key_id and s3_sse != "aws:kms":
             raise ConfigError("S3_KMS_KEY_ID is only used with S3_SSE=aws:kms")
         key_template = e.text("S3_KEY_TEMPLATE", DEFAULT_KEY_TEMPLATE) or DEFAULT_KEY_TEMPLATE
+        database_url = normalise_database_url(e.text("DATABASE_URL") or default_database_url())
         if "{recording_sid}" not in key_template:
             raise ConfigError("S3_KEY_TEMPLATE must contain {recording_sid}, so keys are unique")
         return cls(
-            database_url=normalise_database_url(e.text("DATABASE_URL") or default_database_url()),
+            database_url=database_url,
             secret_key=secret_key,
             debug=debug,
             providers={name: read(e) for name, read in sections.items()},
             trusted_proxies=e.integer("TRUSTED_PROXIES", cls.trusted_proxies),
+            trusted_proxy_networks=e.networks("TRUSTED_PROXY_NETWORKS", DEFAULT_PROXY_NETWORKS),
             max_body_bytes=e.integer("MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             s3_bucket=e.text("S3_BUCKET"),
             s3_prefix=e.environ.get("S3_PREFIX", "").strip(),
@@ -215,7 +255,10 @@ class Settings:
                 "ARCHIVE_RETRY_MAX_SECONDS", cls.archive_retry_max_seconds
             ),
             archive_lease_seconds=e.integer("ARCHIVE_LEASE_SECONDS", cls.archive_lease_seconds, 1),
-            worker_poll_seconds=e.number("WORKER_POLL_SECONDS", cls.worker_poll_seconds, 0.05),
+            # SQLite cannot wake idle workers (no NOTIFY): poll it more often.
+            worker_poll_seconds=e.number(
+                "WORKER_POLL_SECONDS", 5.0 if database_url.startswith("postgresql") else 1.0, 0.05
+            ),
             http_connect_timeout=e.number("HTTP_CONNECT_TIMEOUT", cls.http_connect_timeout, 0.1),
             http_read_timeout=e.number("HTTP_READ_TIMEOUT", cls.http_read_timeout, 0.1),
             admin_username=e.text("ADMIN_USERNAME"),

@@ -100,8 +100,11 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 5)
-    kwargs.setdefault("max_overflow", 5)
+    # A web worker serves many requests at once (gevent); connections opened
+    # beyond the pool and closed again cost more than waiting a moment for one.
+    kwargs.setdefault("pool_size", 8)
+    kwargs.setdefault("max_overflow", 2)
+    kwargs.setdefault("pool_timeout", 10)
     return create_engine(url, **kwargs)
 
 

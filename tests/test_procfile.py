@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from threading import Barrier
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -120,6 +122,63 @@ def test_an_oversized_body_is_a_413(web, live_engine):
     response = post_as_heroku(web, params, sign(PUBLIC_URL, params))
     assert response.status_code == 413
     assert counts(live_engine) == (0, 0)
+
+
+def test_an_oversized_chunked_body_is_a_413_too(web, live_engine):
+    params = recording_params("completed", Padding="x" * 70_000)
+    body = urlencode(params).encode()
+
+    def chunks():  # a generator body makes requests send Transfer-Encoding: chunked
+        for start in range(0, len(body), 8192):
+            yield body[start : start + 8192]
+
+    response = requests.post(
+        web + WEBHOOK_PATH,
+        data=chunks(),
+        headers={
+            "Host": PUBLIC_HOST,
+            "X-Forwarded-Proto": "https",
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": sign(PUBLIC_URL, params),
+        },
+        timeout=10,
+    )
+    assert response.status_code == 413, response.text
+    assert "limit" in response.json()["error"]
+    assert counts(live_engine) == (0, 0)
+
+
+def test_64_stalled_clients_do_not_keep_a_real_callback_waiting(web, live_engine):
+    """Half-sent requests hold no worker: callbacks and /healthz answer at once, and
+    the stalled senders are cut off once their body is overdue."""
+    port = int(web.rsplit(":", 1)[1])
+    stalled = []
+    for _ in range(64):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(
+            f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: {PUBLIC_HOST}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            "Content-Length: 1000\r\n\r\nAccountSid=AC".encode()
+        )
+        stalled.append(sock)
+    try:
+        started = time.monotonic()
+        assert requests.get(web + "/healthz", timeout=5).status_code == 200
+        params = recording_params("completed")
+        response = post_as_heroku(web, params, sign(PUBLIC_URL, params))
+        elapsed = time.monotonic() - started
+        assert response.status_code == 204, response.text
+        assert elapsed < 1.0, f"answered after {elapsed:.2f}s"
+        assert counts(live_engine) == (1, 1)
+
+        # Each stalled sender gets its 408 once BODY_READ_SECONDS have passed.
+        for sock in stalled:
+            sock.settimeout(20)
+            assert sock.recv(64).startswith(b"HTTP/1.1 408")
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert counts(live_engine) == (1, 1)
 
 
 def test_a_get_callback_is_served(web, live_engine):

@@ -153,7 +153,7 @@ class Archiver:
         client = self.providers.get(claim.provider)
         if client is None:
             raise PermanentError(f"{claim.provider} is not configured (no credentials)")
-        if client.account_sid != claim.account_sid:
+        if not client.handles(claim.account_sid):
             raise PermanentError(f"account {claim.account_sid} is not the configured account")
         return client
 
@@ -167,10 +167,9 @@ class Archiver:
     def _copy_to_store(self, claim: queue.Claim) -> queue.Claim:
         """Stream the media into the store, confirm the copy, record it as archived."""
         client = self._provider(claim)
-        fmt = self.settings.recording_format
-        content_type = CONTENT_TYPES[fmt]
-        key = build_key(self.settings, claim, fmt)
-        media = client.open_media(_media_ref(claim), fmt)
+        media = client.open_media(_media_ref(claim), self.settings.recording_format)
+        content_type = CONTENT_TYPES[media.fmt]
+        key = build_key(self.settings, claim, media.fmt)
         try:
             reader = HashingReader(
                 media,

@@ -9,10 +9,12 @@ package names a provider.
 from __future__ import annotations
 
 from app.config import Settings
-from app.providers import twilio
+from app.providers import signalwire, telnyx, twilio
 from app.providers.base import Provider, ProviderApi
 
-PROVIDERS: dict[str, Provider] = {p.name: p for p in (twilio.PROVIDER,)}
+PROVIDERS: dict[str, Provider] = {
+    p.name: p for p in (twilio.PROVIDER, signalwire.PROVIDER, telnyx.PROVIDER)
+}
 
 # Each provider's reader of its own settings section, for ``app.load_settings``.
 SETTINGS_SECTIONS = {name: provider.read_settings for name, provider in PROVIDERS.items()}

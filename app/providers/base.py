@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from app.config import Env, Section, Settings
 
@@ -77,6 +77,7 @@ class MediaStream(Protocol):
     """An open download. ``read`` raises ProviderError when the body breaks."""
 
     channels: int  # the channels the bytes hold
+    fmt: str  # what the bytes are: "mp3" or "wav"
     content_length: int | None
 
     def read(self, size: int) -> bytes: ...
@@ -93,10 +94,14 @@ class ProviderApi(Protocol):
     """
 
     name: str
-    account_sid: str
+
+    def handles(self, account_sid: str) -> bool:
+        """Whether this client may act for recordings of ``account_sid``."""
+        ...
 
     def open_media(self, recording: MediaRef, fmt: str) -> MediaStream:
-        """Start streaming the recording's media in ``fmt`` (``mp3`` or ``wav``)."""
+        """Start streaming the recording's media, in ``fmt`` (``mp3`` or ``wav``) where
+        the provider lets us choose (the stream says which it is)."""
         ...
 
     def delete_original(self, recording: MediaRef) -> bool:
@@ -135,6 +140,23 @@ class Provider(Protocol):
 
     def api(self, settings: Settings) -> ProviderApi | None:
         """The REST client, or None when the provider is not configured."""
+        ...
+
+
+@runtime_checkable
+class SendsTestCallbacks(Protocol):
+    """A provider whose callbacks we can make ourselves (a shared signing key)."""
+
+    def example_callback(
+        self, settings: Settings, recording_sid: str, status: str
+    ) -> dict[str, str]:
+        """A callback's parameters, as the provider sends them for this recording."""
+        ...
+
+    def sign_for_test(
+        self, settings: Settings, url: str, params: Mapping[str, str]
+    ) -> dict[str, str]:
+        """The headers the provider would sign these parameters with, sent to ``url``."""
         ...
 
 

@@ -9,17 +9,19 @@ are the same, and live here.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from twilio.request_validator import RequestValidator
 
-from app.providers.base import MediaRef, RecordingReport, RecordingStatus
+from app.config import Env, Section, Settings
+from app.providers.base import IncomingCallback, MediaRef, RecordingReport, RecordingStatus
 from app.providers.errors import CallbackError, ProviderError
 from app.providers.http import (
     ResponseStream,
@@ -43,11 +45,34 @@ class IdFormats:
     recording: re.Pattern[str]
     conference: re.Pattern[str]
     description: dict[str, str]  # field name -> "AC followed by 32 hex digits"
+    call_example: Callable[[str], str]  # a well-formed call id, derived from a seed
+
+    def example_call_sid(self, seed: str) -> str:
+        return self.call_example(seed)
+
+
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def uuid_from(seed: str) -> str:
+    digest = hashlib.sha256(seed.encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
 # Short identifiers (statuses, sources, tracks, error codes): fit their columns.
 _TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
-_DIGITS = re.compile(r"[0-9]{1,12}")
+_DIGITS = re.compile(r"[0-9]+")
+# The integer columns are 32-bit on PostgreSQL; SQLite would take more, and
+# both databases must behave the same.
+INT_MAX = 2**31 - 1
+# RFC 2822 as providers send it: "Mon, 16 Nov 2026 10:15:30 +0000", the weekday
+# and the seconds optional. The year must have four digits (email.utils would
+# read "0001" as 2001).
+_RFC2822 = re.compile(
+    r"(?:[A-Z][a-z]{2}, )?(?P<day>\d{1,2}) (?P<month>[A-Z][a-z]{2}) (?P<year>\d{4}) "
+    r"(?P<time>\d{2}:\d{2}(?::\d{2})?) (?P<zone>[+-]\d{4}|GMT|UT|UTC|Z)"
+)
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
 def _optional(params: Mapping[str, str], name: str) -> str | None:
@@ -71,18 +96,43 @@ def _id(value: str | None, name: str, pattern: re.Pattern[str], described: str) 
     return value
 
 
+# Channel counts as some providers spell them (Telnyx's TeXML verbs say
+# single/dual, SignalWire's requests mono/dual; their callbacks send 1 or 2).
+_CHANNEL_WORDS = {"mono": "1", "single": "1", "dual": "2"}
+
+
 def _integer(
     params: Mapping[str, str], name: str, allowed: tuple[int, ...] | None = None
 ) -> int | None:
     value = _optional(params, name)
     if value is None:
         return None
+    if name == "RecordingChannels":
+        value = _CHANNEL_WORDS.get(value.lower(), value)
     if not _DIGITS.fullmatch(value):
         raise CallbackError(f"{name} is malformed: expected a whole number of seconds or units")
+    if len(value) > 10 or int(value) > INT_MAX:
+        raise CallbackError(f"{name} is out of range: at most {INT_MAX}")
     number = int(value)
     if allowed is not None and number not in allowed:
         raise CallbackError(f"{name} is malformed: expected one of {', '.join(map(str, allowed))}")
     return number
+
+
+def parse_rfc2822(value: str) -> dt.datetime:
+    """An RFC 2822 date, strictly (four-digit year), in UTC; ValueError otherwise."""
+    match = _RFC2822.fullmatch(value)
+    if match is None or match["month"] not in _MONTHS:
+        raise ValueError("not an RFC 2822 date")
+    zone = match["zone"]
+    offset = "+0000" if zone in ("GMT", "UT", "UTC", "Z") else zone
+    time = match["time"] if match["time"].count(":") == 2 else match["time"] + ":00"
+    text = f"{match['year']}-{_MONTHS.index(match['month']) + 1:02d}-{int(match['day']):02d}"
+    try:
+        parsed = dt.datetime.strptime(f"{text} {time} {offset}", "%Y-%m-%d %H:%M:%S %z")
+        return parsed.astimezone(dt.UTC)
+    except OverflowError as exc:  # a valid local time that is outside years 1-9999 in UTC
+        raise ValueError(str(exc)) from None
 
 
 def _rfc2822(params: Mapping[str, str], name: str) -> dt.datetime | None:
@@ -90,13 +140,12 @@ def _rfc2822(params: Mapping[str, str], name: str) -> dt.datetime | None:
     if value is None:
         return None
     try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        raise CallbackError(f"{name} is malformed: expected an RFC 2822 date") from None
-    if parsed.tzinfo is None:
-        # RFC 2822 "-0000" means UTC with no claim about local time.
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+        return parse_rfc2822(value)
+    except ValueError:
+        raise CallbackError(
+            f"{name} is malformed: expected an RFC 2822 date with a four-digit year "
+            "that stays within years 1 to 9999 in UTC"
+        ) from None
 
 
 def _token(params: Mapping[str, str], name: str) -> str | None:
@@ -158,6 +207,57 @@ def parse_callback(provider: str, ids: IdFormats, params: Mapping[str, str]) -> 
     )
 
 
+def signature_is_valid(
+    url: str, form: Mapping[str, Any], body: bytes, signature: str, key: str
+) -> bool:
+    """A Twilio-style signature: base64 HMAC-SHA1 of the URL and the sorted POST
+    parameters, keyed with the account's token (Twilio) or signing key (SignalWire).
+
+    Checked with Twilio's own ``RequestValidator``, which tries the URL with
+    and without an explicit port (both providers sign inconsistently about
+    it), and handles JSON bodies signed through a ``bodySHA256`` query
+    parameter. Sources: https://www.twilio.com/docs/usage/security;
+    SignalWire's compatibility-api-js ``lib/webhooks/webhooks.js``
+    (``validateRequest``, ``validateRequestWithBody``).
+    """
+    if not signature or not key:
+        return False
+    validator = RequestValidator(key)
+    if "bodySHA256=" in url.partition("?")[2]:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return bool(validator.validate(url, text, signature))
+    return bool(validator.validate(url, form, signature))
+
+
+def sign(url: str, params: Mapping[str, str], key: str) -> str:
+    """The signature a Twilio-style provider sends with ``params`` posted to ``url``."""
+    return str(RequestValidator(key).compute_signature(url, dict(params)))
+
+
+def example_callback(
+    api_base_url: str, account_sid: str, call_sid: str, recording_sid: str, status: str
+) -> dict[str, str]:
+    """A recording-status callback as a Twilio-style provider sends it."""
+    params = {
+        "AccountSid": account_sid,
+        "CallSid": call_sid,
+        "RecordingSid": recording_sid,
+        "RecordingStatus": status,
+        "RecordingChannels": "2",
+        "RecordingSource": "DialVerb",
+        "RecordingStartTime": dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"),
+    }
+    if status == RecordingStatus.COMPLETED:
+        params["RecordingDuration"] = "42"
+        params["RecordingUrl"] = (
+            f"{api_base_url}/{API_VERSION}/Accounts/{account_sid}/Recordings/{recording_sid}"
+        )
+    return params
+
+
 class CompatApi:
     """One account's recordings on a Twilio-style REST API (HTTP Basic auth).
 
@@ -190,6 +290,9 @@ class CompatApi:
 
     def __repr__(self) -> str:  # never show the token
         return f"<CompatApi {self.name} {self.api_base_url} {self.account_sid}>"
+
+    def handles(self, account_sid: str) -> bool:
+        return account_sid == self.account_sid
 
     def checked_recording_url(self, url: str, account_sid: str, recording_sid: str) -> str:
         """``url`` without extension, if it is this provider's URL for exactly this
@@ -258,7 +361,7 @@ class CompatApi:
             if response.status_code >= 400:
                 response.close()
             raise_for_status(response, f"download of {url}")
-            return ResponseStream(response, channels or recording.channels or 1)
+            return ResponseStream(response, channels or recording.channels or 1, fmt)
         raise AssertionError("unreachable: the last request returns or raises")
 
     def delete_original(self, recording: MediaRef) -> bool:
@@ -321,8 +424,85 @@ class CompatApi:
             media_url=media_url,
             channels=int(channels) if channels not in (None, "") else None,
             duration_seconds=int(duration) if duration not in (None, "") else None,
-            started_at=parsedate_to_datetime(started).astimezone(dt.UTC) if started else None,
+            started_at=parse_rfc2822(started) if started else None,
             source=item.get("source") or None,
             track=item.get("track") or None,
             error_code=str(item["error_code"]) if item.get("error_code") is not None else None,
         )
+
+
+class CompatProvider:
+    """What Twilio and SignalWire share: callbacks signed with a shared key, one
+    account per deployment, Twilio's recording API. A subclass says where its
+    settings are and how its signatures and IDs look."""
+
+    name: str
+    title: str
+    ids: IdFormats
+    signature_headers: tuple[str, ...]
+    idempotency_header: str | None = None
+    extra_origin: re.Pattern[str] | None = None
+    requested_channels = True
+
+    def read_settings(self, env: Env) -> Section:
+        raise NotImplementedError
+
+    def credentials(self, settings: Settings) -> CompatCredentials:
+        """The account, its API key and callback-signing key, and the API's base URL."""
+        raise NotImplementedError
+
+    def verify(self, settings: Settings, callback: IncomingCallback) -> str | None:
+        header = next((h for h in self.signature_headers if h.lower() in callback.headers), None)
+        if header is None:
+            return f"{self.signature_headers[0]} header is missing"
+        key = self.credentials(settings).signing_key
+        signature = callback.headers[header.lower()]
+        if not signature_is_valid(callback.url, callback.form, callback.body, signature, key):
+            return f"{header} does not match this request"
+        return None
+
+    def parse_callback(self, params: Mapping[str, str]) -> RecordingReport:
+        return parse_callback(self.name, self.ids, params)
+
+    def serves(self, settings: Settings, account_sid: str) -> bool:
+        return account_sid == self.credentials(settings).account_sid
+
+    def example_callback(
+        self, settings: Settings, recording_sid: str, status: str
+    ) -> dict[str, str]:
+        credentials = self.credentials(settings)
+        return example_callback(
+            credentials.api_base_url,
+            credentials.account_sid,
+            self.ids.example_call_sid(recording_sid),
+            recording_sid,
+            status,
+        )
+
+    def sign_for_test(
+        self, settings: Settings, url: str, params: Mapping[str, str]
+    ) -> dict[str, str]:
+        key = self.credentials(settings).signing_key
+        return {self.signature_headers[0]: sign(url, params, key)}
+
+    def api(self, settings: Settings) -> CompatApi | None:
+        if settings.providers[self.name].missing():
+            return None
+        credentials = self.credentials(settings)
+        return CompatApi(
+            name=self.name,
+            api_base_url=credentials.api_base_url,
+            account_sid=credentials.account_sid,
+            auth_token=credentials.api_token,
+            extra_origin=self.extra_origin,
+            timeouts=(settings.http_connect_timeout, settings.http_read_timeout),
+            requested_channels=self.requested_channels,
+        )
+
+
+@dataclass(frozen=True)
+class CompatCredentials:
+    account_sid: str
+    api_token: str = field(repr=False)
+    signing_key: str = field(repr=False)
+    api_base_url: str

@@ -81,10 +81,11 @@ def request_failed(what: str, exc: requests.RequestException) -> ProviderError:
 class ResponseStream:
     """An open streaming response, read chunk by chunk; a broken body is a ProviderError."""
 
-    def __init__(self, response: requests.Response, channels: int) -> None:
+    def __init__(self, response: requests.Response, channels: int, fmt: str) -> None:
         self._response = response
         self._raw = response.raw
         self.channels = channels
+        self.fmt = fmt
         length = response.headers.get("Content-Length")
         self.content_length = int(length) if length and length.isdigit() else None
         self._read = 0

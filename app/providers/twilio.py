@@ -3,20 +3,19 @@
 Callback parameters and signatures: https://www.twilio.com/docs/usage/security
 (``X-Twilio-Signature``: HMAC-SHA1 of the URL and the sorted POST parameters,
 keyed with the auth token), checked with Twilio's own ``RequestValidator``.
+Recordings: https://www.twilio.com/docs/voice/api/recording (media at
+``{RecordingUrl}.mp3|.wav``, ``RequestedChannels``, ``DELETE .../{Sid}.json``,
+the list at ``.../Recordings.json`` paged by ``next_page_uri``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from twilio.request_validator import RequestValidator
 
 from app.config import Env, Settings
-from app.providers.base import IncomingCallback, RecordingReport
-from app.providers.compat import CompatApi, IdFormats, parse_callback
+from app.providers.compat import CompatCredentials, CompatProvider, IdFormats
 
 NAME = "twilio"
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -45,6 +44,7 @@ IDS = IdFormats(
             ("ConferenceSid", "CF"),
         )
     },
+    call_example=lambda seed: "CA" + hashlib.sha256(seed.encode()).hexdigest()[:32],
 )
 
 
@@ -73,58 +73,25 @@ class TwilioSettings:
         ]
 
 
-def signature_is_valid(
-    url: str, params: Mapping[str, Any], signature: str, auth_token: str
-) -> bool:
-    """Check ``X-Twilio-Signature`` with Twilio's own validator.
-
-    ``url`` is the public URL Twilio called (query string included); ``params``
-    the POST form, or empty for a GET. The validator tries the URL with and
-    without an explicit port, as Twilio's signing is inconsistent about it.
-    """
-    if not signature or not auth_token:
-        return False
-    return bool(RequestValidator(auth_token).validate(url, params, signature))
-
-
-class Twilio:
+class Twilio(CompatProvider):
     name = NAME
     title = "Twilio"
+    ids = IDS
+    signature_headers = (SIGNATURE_HEADER,)
     idempotency_header: str | None = IDEMPOTENCY_HEADER
+    extra_origin = REGIONAL_API_HOST
 
     def read_settings(self, env: Env) -> TwilioSettings:
         return TwilioSettings.from_env(env)
 
-    def _settings(self, settings: Settings) -> TwilioSettings:
-        return settings.section(NAME, TwilioSettings)
-
-    def verify(self, settings: Settings, callback: IncomingCallback) -> str | None:
-        signature = callback.headers.get(SIGNATURE_HEADER.lower(), "")
-        if not signature:
-            return f"{SIGNATURE_HEADER} header is missing"
-        token = self._settings(settings).auth_token or ""
-        if not signature_is_valid(callback.url, callback.form, signature, token):
-            return f"{SIGNATURE_HEADER} does not match this request"
-        return None
-
-    def parse_callback(self, params: Mapping[str, str]) -> RecordingReport:
-        return parse_callback(NAME, IDS, params)
-
-    def serves(self, settings: Settings, account_sid: str) -> bool:
-        return account_sid == self._settings(settings).account_sid
-
-    def api(self, settings: Settings) -> CompatApi | None:
-        section = self._settings(settings)
-        if section.missing():
-            return None
-        assert section.account_sid is not None and section.auth_token is not None
-        return CompatApi(
-            name=NAME,
+    def credentials(self, settings: Settings) -> CompatCredentials:
+        section = settings.section(NAME, TwilioSettings)
+        # The auth token both signs callbacks and authorises API requests.
+        return CompatCredentials(
+            account_sid=section.account_sid or "",
+            api_token=section.auth_token or "",
+            signing_key=section.auth_token or "",
             api_base_url=section.api_base_url,
-            account_sid=section.account_sid,
-            auth_token=section.auth_token,
-            extra_origin=REGIONAL_API_HOST,
-            timeouts=(settings.http_connect_timeout, settings.http_read_timeout),
         )
 
 

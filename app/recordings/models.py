@@ -137,6 +137,7 @@ class RecordingEvent(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSONType)
     method: Mapped[str] = mapped_column(String(8))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    # As the peer (or a trusted proxy) gave it; any length, so never refused.
+    remote_addr: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(128))
     idempotency_token: Mapped[str | None] = mapped_column(String(128))

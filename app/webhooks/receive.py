@@ -8,11 +8,11 @@ their wording, the single transaction, the answer) is the same for all.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, abort, g, jsonify, request
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from app.db import transaction
 from app.extensions import get_settings, session_factory
@@ -29,18 +29,54 @@ def flatten(params: MultiDict[str, str]) -> dict[str, Any]:
     return {k: (v[0] if len(v) == 1 else v) for k, v in params.to_dict(flat=False).items()}
 
 
+def unstorable_parameter(params: MultiDict[str, str]) -> str | None:
+    """Why a parameter cannot be stored as sent, or None.
+
+    Every parameter is kept as the provider sent it. The one thing no
+    database column takes is a NUL character (PostgreSQL refuses it in text
+    and JSON; SQLite would take it, and both must behave the same), and no
+    real provider sends one: refuse it, naming the parameter.
+    """
+    for name, value in params.items(multi=True):
+        if "\x00" in name:
+            return "a parameter name contains a NUL character, which cannot be stored"
+        if "\x00" in value:
+            return f"{name} contains a NUL character, which cannot be stored"
+    return None
+
+
 def refuse(status: int, message: str) -> Response:
     response = jsonify(error=message)
     response.status_code = status
     return response
 
 
+def read_body() -> bytes:
+    """The whole body, once; 413 beyond the limit, whether or not its length was given.
+
+    A chunked body has no Content-Length: Werkzeug then stops reading at the
+    limit without a word, and the truncated form fails its signature (a 403
+    where a 413 is due). One more byte from the server's stream tells.
+    """
+    try:
+        body = request.get_data(cache=True)
+    except ClientDisconnected:
+        # Cut off, or too slow (BODY_READ_SECONDS): nothing was stored.
+        abort(408, "the request body did not arrive in time; nothing was stored")
+    limit = request.max_content_length
+    at_limit = limit is not None and request.content_length is None and len(body) >= limit
+    if at_limit and request.environ["wsgi.input"].read(1):  # exactly the limit, or beyond?
+        raise RequestEntityTooLarge()
+    return body
+
+
 def incoming_callback() -> IncomingCallback:
     """The request as a provider's signature sees it; the body is read once, here.
 
-    Reading it first also lets the body limit answer 413 before anything else.
+    Reading it first also lets the body limit answer 413 before anything else,
+    and no database connection is held while a slow client sends it.
     """
-    body = request.get_data(cache=True)
+    body = read_body()
     form = request.form if request.method == "POST" else MultiDict[str, str]()
     return IncomingCallback(
         method=request.method,
@@ -65,6 +101,10 @@ def receive_recording_status(provider: Provider) -> Response:
     if problem is not None:
         return refuse(403, problem)
 
+    params = request.form if request.method == "POST" else request.args
+    problem = unstorable_parameter(params)
+    if problem is not None:
+        return refuse(400, problem)
     try:
         report = provider.parse_callback(callback.params)
     except CallbackError as exc:
@@ -75,10 +115,10 @@ def receive_recording_status(provider: Provider) -> Response:
     header = provider.idempotency_header
     event = CallbackEvent(
         method=request.method,
-        params=flatten(request.form if request.method == "POST" else request.args),
+        params=flatten(params),
         remote_addr=request.remote_addr,
-        # Headers are the sender's to choose: keep them within their columns.
-        request_id=(request.headers.get("X-Request-Id") or uuid.uuid4().hex)[:128],
+        request_id=g.request_id,
+        # The sender's to choose: kept within its column.
         idempotency_token=((request.headers.get(header) if header else None) or "")[:128] or None,
     )
     with transaction(session_factory()) as session:
@@ -91,6 +131,4 @@ def receive_recording_status(provider: Provider) -> Response:
         report.recording_sid,
         "stored" if stored else "repeat, unchanged",
     )
-    response = Response(status=204)
-    response.headers["X-Request-Id"] = event.request_id or ""
-    return response
+    return Response(status=204)

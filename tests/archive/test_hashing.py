@@ -26,7 +26,7 @@ def reader_for(
     if content_length is not None:
         response.headers["Content-Length"] = str(content_length)
     return HashingReader(
-        ResponseStream(response, channels=1),
+        ResponseStream(response, channels=1, fmt="mp3"),
         stop=threading.Event(),
         heartbeat=lambda: None,
         heartbeat_every=60,

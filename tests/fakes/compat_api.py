@@ -258,7 +258,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
     def __init__(self, fake: FakeCompatApi) -> None:
         self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", fake.requested_port), _Handler)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -303,7 +303,10 @@ class FakeCompatApi:
     this same code.
     """
 
-    def __init__(self, account_sid: str, auth_token: str, path_prefix: str = "") -> None:
+    def __init__(
+        self, account_sid: str, auth_token: str, path_prefix: str = "", port: int = 0
+    ) -> None:
+        self.requested_port = port
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.path_prefix = path_prefix.rstrip("/")
@@ -685,3 +688,37 @@ def _drain_request_body(handler: _Handler) -> None:
 
 # Twilio's API at its root; SignalWire's is the same under ``/api/laml``.
 FakeTwilioApi = FakeCompatApi
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve a fake Twilio-style API holding a few recordings, until Ctrl-C.
+
+    ``python -m tests.fakes.compat_api --port 8099 --account-sid AC... --auth-token T
+    --recording RE...``: what the README's "Try it locally" runs.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--account-sid", required=True)
+    parser.add_argument("--auth-token", required=True)
+    parser.add_argument("--path-prefix", default="", help="/api/laml for SignalWire")
+    parser.add_argument("--recording", action="append", required=True, help="a RecordingSid")
+    parser.add_argument("--size", type=int, default=256 * 1024, help="bytes per recording")
+    args = parser.parse_args(argv)
+    with FakeCompatApi(args.account_sid, args.auth_token, args.path_prefix, args.port) as api:
+        for seed, sid in enumerate(args.recording, 1):
+            api.add_recording(sid, mono=Body(args.size, seed), dual=Body(args.size, seed + 1000))
+            print(f"serving {api.recording_url(sid)}", flush=True)
+        shown: set[int] = set()
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:  # say what the worker asks, as it is answered
+                for index, request in enumerate(api.requests):
+                    if request.status and index not in shown:
+                        shown.add(index)
+                        print(f"{request.method} {request.path} -> {request.status}", flush=True)
+                time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    main()
