@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from alembic.config import Config
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from twilio.request_validator import RequestValidator
 
 from app import load_settings
@@ -95,3 +102,98 @@ def signed_get(client: Any, params: dict[str, str], token: str = AUTH_TOKEN) -> 
     return client.get(
         f"{WEBHOOK_PATH}?{query}", headers={"X-Twilio-Signature": sign(url, None, token)}
     )
+
+
+# --------------------------------------------------------------------------- SignalWire, Telnyx
+
+SIGNALWIRE_PROJECT = "b3877c40-5cb1-4f5e-8a1b-0123456789ab"
+SIGNALWIRE_TOKEN = "PTsignalwire-api-token-0123456789"
+SIGNALWIRE_SIGNING_KEY = "PSKsignalwire-signing-key-0123"
+SIGNALWIRE_PATH = "/webhooks/signalwire/recording-status"
+TELNYX_ACCOUNT = "cb6cfbbc-eb00-41af-a3f3-0d7b32009e4b"
+TELNYX_API_KEY = "KEYtelnyx-api-key-0123456789"
+TELNYX_PATH = "/webhooks/telnyx/recording-status"
+
+
+def uuid_n(n: int, kind: str = "") -> str:
+    """A deterministic UUID (``kind`` keeps recordings and calls apart)."""
+    digest = hashlib.sha256(f"{kind}{n}".encode()).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-a{digest[17:20]}-{digest[20:32]}"
+
+
+def hmac_sha1_signature(url: str, params: Mapping[str, str], key: str) -> str:
+    """Twilio's (and SignalWire's) published algorithm, written out here, independent of
+    the code under test: base64(HMAC-SHA1(key, url + name1 + value1 + name2 + ...)),
+    names sorted."""
+    data = url + "".join(name + params[name] for name in sorted(params))
+    digest = hmac.new(key.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def signalwire_params(
+    status: str = "completed",
+    sid: str | None = None,
+    base_url: str = "https://example.signalwire.com",
+    **overrides: Any,
+) -> dict[str, str]:
+    """A recording-status callback as SignalWire's Compatibility API sends it."""
+    sid = sid or uuid_n(1, "recording")
+    params: dict[str, Any] = {
+        "AccountSid": SIGNALWIRE_PROJECT,
+        "CallSid": uuid_n(1, "call"),
+        "RecordingSid": sid,
+        "RecordingStatus": status,
+        "RecordingUrl": f"{base_url}/api/laml/2010-04-01/Accounts/{SIGNALWIRE_PROJECT}/Recordings/{sid}",
+        "RecordingDuration": "94",
+        "RecordingChannels": "1",
+        "RecordingSource": "RecordVerb",
+    }
+    if status == "in-progress":
+        params.pop("RecordingUrl")
+        params.pop("RecordingDuration")
+    params.update(overrides)
+    return {k: str(v) for k, v in params.items() if v is not None}
+
+
+class TelnyxSigner:
+    """Signs as Telnyx does, with an Ed25519 key made for the test (by the
+    ``cryptography`` package, not the PyNaCl the code under test verifies with)."""
+
+    def __init__(self) -> None:
+        self._key = Ed25519PrivateKey.generate()
+        raw = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.public_key = base64.b64encode(raw).decode()
+
+    def headers(self, payload: bytes, timestamp: int | None = None) -> dict[str, str]:
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        signature = self._key.sign(stamp.encode() + b"|" + payload)
+        return {
+            "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
+            "telnyx-timestamp": stamp,
+        }
+
+
+def telnyx_params(
+    status: str = "completed",
+    sid: str | None = None,
+    media_url: str = "https://s3.amazonaws.com/telephony-recorder-prod/x.mp3?X-Amz-Expires=600",
+    **overrides: Any,
+) -> dict[str, str]:
+    """A TeXML recording-status callback as Telnyx sends it."""
+    params: dict[str, Any] = {
+        "AccountSid": TELNYX_ACCOUNT,
+        "CallSid": "v3:KBnLO0ZK3DhKM5s7bE9VluaSmKsOchKht_fUYvxcp8ysbmzCCtpkmA",
+        "CallSidLegacy": "v3:KBnLO0ZK3DhKM5s7bE9VluaSmKsOchKht_fUYvxcp8ysbmzCCtpkmA",
+        "ConnectionId": "1234567890",
+        "RecordingSid": sid or uuid_n(1, "recording"),
+        "RecordingStatus": status,
+        "RecordingDuration": "5",
+        "RecordingChannels": "2",
+        "RecordingSource": "DialVerb",
+        "RecordingUrl": media_url,
+    }
+    if status == "in-progress":
+        params.pop("RecordingUrl")
+        params.pop("RecordingDuration")
+    params.update(overrides)
+    return {k: str(v) for k, v in params.items() if v is not None}

@@ -32,7 +32,11 @@ def free_port() -> int:
 
 
 def process_env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "S3_", "ARCHIVE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TWILIO_", "SIGNALWIRE_", "TELNYX_", "S3_", "ARCHIVE_"))
+    }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("FLASK_DEBUG", None)
     env.update(extra)

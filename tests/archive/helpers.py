@@ -75,3 +75,10 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30, what: str = "co
             return
         time.sleep(0.02)
     raise TimeoutError(f"timed out waiting for {what}")
+
+
+def queue_callback(sessions: sessionmaker[Session], provider: str, params: dict[str, str]) -> None:
+    """Store a verified callback of ``provider``, as the webhook would."""
+    report = PROVIDERS[provider].parse_callback(params)
+    with transaction(sessions) as session:
+        record_callback(session, report, CallbackEvent("POST", params, "127.0.0.1", None, None))

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -22,10 +23,19 @@ from tests.fakes.compat_api import Body
 from tests.helpers import (
     ACCOUNT_SID,
     AUTH_TOKEN,
+    SIGNALWIRE_PROJECT,
+    SIGNALWIRE_SIGNING_KEY,
+    SIGNALWIRE_TOKEN,
+    TELNYX_API_KEY,
     WEBHOOK_PATH,
+    TelnyxSigner,
+    hmac_sha1_signature,
     recording_params,
     recording_sid,
     sign,
+    signalwire_params,
+    telnyx_params,
+    uuid_n,
 )
 from tests.procfile import Process, free_port, process_env, run_release, wait_until_serving
 
@@ -240,3 +250,91 @@ def test_an_idle_worker_on_postgresql_wakes_when_work_is_queued(
     queue_recording(sessions, fake_twilio, sid, channels=1)
     # Far sooner than the 60-180 s poll: only the NOTIFY can have woken it.
     wait_for(lambda: all_in_state(sessions, ArchiveState.DONE, 1), 20, "the wake-up")
+
+
+def test_three_providers_side_by_side_in_one_deployment(
+    worker_env, workers, fake_twilio, fake_signalwire, fake_telnyx, s3, bucket, sessions, tmp_path
+):
+    """One web and one worker, each provider switched on by its settings alone: a signed
+    callback to each path is archived and the original deleted at its own provider."""
+    signer = TelnyxSigner()
+    env = {
+        **worker_env,
+        "SIGNALWIRE_SPACE_URL": fake_signalwire.origin,
+        "SIGNALWIRE_PROJECT_ID": SIGNALWIRE_PROJECT,
+        "SIGNALWIRE_API_TOKEN": SIGNALWIRE_TOKEN,
+        "SIGNALWIRE_SIGNING_KEY": SIGNALWIRE_SIGNING_KEY,
+        "TELNYX_API_BASE_URL": fake_telnyx.api_base_url,
+        "TELNYX_API_KEY": TELNYX_API_KEY,
+        "TELNYX_PUBLIC_KEY": signer.public_key,
+        "TELNYX_MEDIA_HOSTS": fake_telnyx.storage_origin,
+    }
+    bodies = {
+        "twilio": Body(size=300_000, seed=51),
+        "signalwire": Body(size=310_000, seed=52),
+        "telnyx": Body(size=320_000, seed=53),
+    }
+    twilio_sid, signalwire_sid, telnyx_sid = recording_sid(51), uuid_n(52, "r"), uuid_n(53, "r")
+    fake_twilio.add_recording(twilio_sid, mono=bodies["twilio"])
+    fake_signalwire.add_recording(signalwire_sid, mono=bodies["signalwire"])
+    fake_telnyx.add_recording(telnyx_sid, body=bodies["telnyx"])
+
+    port = free_port()
+    web = Process("web", {**env, "PORT": str(port)}, tmp_path / "web.log")
+    workers.env = env
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}", web)
+        workers.start()
+        base = f"http://127.0.0.1:{port}/webhooks"
+
+        params = recording_params(
+            "completed",
+            sid=twilio_sid,
+            RecordingUrl=fake_twilio.recording_url(twilio_sid),
+            RecordingChannels="1",
+        )
+        url = f"{base}/twilio/recording-status"
+        answers = [
+            requests.post(
+                url, data=params, headers={"X-Twilio-Signature": sign(url, params)}, timeout=10
+            )
+        ]
+
+        params = signalwire_params(sid=signalwire_sid, base_url=fake_signalwire.origin)
+        url = f"{base}/signalwire/recording-status"
+        signature = hmac_sha1_signature(url, params, SIGNALWIRE_SIGNING_KEY)
+        answers.append(
+            requests.post(
+                url, data=params, headers={"X-SignalWire-Signature": signature}, timeout=10
+            )
+        )
+
+        body = urlencode(
+            telnyx_params(sid=telnyx_sid, media_url=fake_telnyx.media_url(telnyx_sid))
+        ).encode()
+        answers.append(
+            requests.post(
+                f"{base}/telnyx/recording-status",
+                data=body,
+                headers={
+                    **signer.headers(body),
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+                timeout=10,
+            )
+        )
+        assert [a.status_code for a in answers] == [204, 204, 204], [a.text for a in answers]
+        wait_for(lambda: all_in_state(sessions, ArchiveState.DONE, 3), 60, "three archives")
+    finally:
+        web.stop()
+    with sessions() as session:
+        rows = {r.provider: r for r in session.execute(select(Recording)).scalars()}
+    for provider, expected in bodies.items():
+        assert read_object(s3, bucket, rows[provider].key) == expected.read_all(), provider
+    assert len(fake_twilio.deletes(twilio_sid)) == 1
+    assert len(fake_signalwire.deletes(signalwire_sid)) == 1
+    assert len(fake_telnyx.deletes(telnyx_sid)) == 1
+    assert fake_telnyx.credential_leaks == []
+    for secret in (SIGNALWIRE_TOKEN, SIGNALWIRE_SIGNING_KEY, TELNYX_API_KEY):
+        assert secret not in web.log()
+        assert secret not in workers.started[0].log()

@@ -644,9 +644,11 @@ class FakeCompatApi:
             for chunk in iter_payload(answer.payload, DEFAULT_CHUNK, limit):
                 if self._stopping.is_set():
                     raise ConnectionAbortedError("server stopping")
-                handler.wfile.write(chunk)
+                # Counted before writing: a client that has read every byte always
+                # finds them counted (a write that fails counts its chunk anyway).
                 with self._lock:
                     record.bytes_sent += len(chunk)
+                handler.wfile.write(chunk)
             handler.wfile.flush()
         except OSError:
             _close(handler)

@@ -1,0 +1,145 @@
+"""SignalWire's Compatibility API callbacks at /webhooks/signalwire/recording-status."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
+
+from app.recordings.models import ArchiveState, Recording, RecordingEvent
+from tests.helpers import (
+    AUTH_TOKEN,
+    SIGNALWIRE_PATH,
+    SIGNALWIRE_PROJECT,
+    SIGNALWIRE_SIGNING_KEY,
+    SIGNALWIRE_TOKEN,
+    WEBHOOK_PATH,
+    hmac_sha1_signature,
+    recording_params,
+    signalwire_params,
+    uuid_n,
+)
+
+URL = f"http://localhost{SIGNALWIRE_PATH}"
+
+
+@pytest.fixture
+def settings_overrides():
+    return {
+        "signalwire_space_url": "https://example.signalwire.com",
+        "signalwire_project_id": SIGNALWIRE_PROJECT,
+        "signalwire_api_token": SIGNALWIRE_TOKEN,
+        "signalwire_signing_key": SIGNALWIRE_SIGNING_KEY,
+    }
+
+
+def count(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(RecordingEvent)).scalar_one())
+
+
+def post(
+    client,
+    params,
+    key=SIGNALWIRE_SIGNING_KEY,
+    header="X-SignalWire-Signature",
+    path=SIGNALWIRE_PATH,
+):
+    signature = hmac_sha1_signature(f"http://localhost{path}", params, key)
+    return client.post(path, data=params, headers={header: signature})
+
+
+def test_a_signed_completed_callback_is_stored_and_queued(client, connection):
+    params = signalwire_params()
+    response = post(client, params)
+    assert response.status_code == 204, response.data
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+        recording = session.execute(select(Recording)).scalar_one()
+    assert recording.provider == "signalwire"
+    assert recording.account_sid == SIGNALWIRE_PROJECT
+    assert recording.recording_sid == params["RecordingSid"]
+    assert recording.call_sid == params["CallSid"]
+    assert recording.channels == 1
+    assert recording.duration_seconds == 94
+    assert recording.archive_state is ArchiveState.QUEUED
+    event = connection.execute(select(RecordingEvent)).one()
+    assert event.params == params
+
+
+def test_the_legacy_twilio_header_is_accepted_too(client, connection):
+    assert post(client, signalwire_params(), header="X-Twilio-Signature").status_code == 204
+
+
+@pytest.mark.parametrize("words", [("mono", 1), ("dual", 2), ("2", 2)])
+def test_channels_as_words_or_numbers(client, connection, words):
+    word, channels = words
+    assert post(client, signalwire_params(RecordingChannels=word)).status_code == 204
+    assert connection.execute(select(Recording.channels)).scalar_one() == channels
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        pytest.param(SIGNALWIRE_TOKEN, "the API token, not the signing key", id="api-token"),
+        pytest.param(AUTH_TOKEN, "a Twilio account's token", id="twilio-token"),
+        pytest.param("", "an empty key", id="empty"),
+    ],
+)
+def test_a_signature_made_with_another_key_is_refused(client, connection, key, why):
+    response = post(client, signalwire_params(), key=key)
+    assert response.status_code == 403, why
+    assert count(connection) == 0
+
+
+def test_a_missing_signature_is_refused(client, connection):
+    response = client.post(SIGNALWIRE_PATH, data=signalwire_params())
+    assert response.status_code == 403
+    assert "X-SignalWire-Signature" in response.get_json()["error"]
+    assert count(connection) == 0
+
+
+def test_a_twilio_signed_callback_sent_to_the_signalwire_path_is_refused(client, connection):
+    params = recording_params()
+    response = post(client, params, key=AUTH_TOKEN, header="X-Twilio-Signature")
+    assert response.status_code == 403
+    assert count(connection) == 0
+
+
+def test_a_signalwire_callback_on_the_twilio_path_is_refused(client, connection):
+    params = signalwire_params()
+    response = post(
+        client, params, key=SIGNALWIRE_SIGNING_KEY, header="X-Twilio-Signature", path=WEBHOOK_PATH
+    )
+    assert response.status_code == 403
+    assert count(connection) == 0
+
+
+def test_twilio_style_ids_are_malformed_here(client, connection):
+    response = post(client, signalwire_params(RecordingSid="RE" + "1" * 32))
+    assert response.status_code == 400
+    assert "RecordingSid" in response.get_json()["error"]
+
+
+def test_another_project_is_refused(client, connection):
+    response = post(client, signalwire_params(AccountSid=uuid_n(9, "project")))
+    assert response.status_code == 403
+    assert "AccountSid" in response.get_json()["error"]
+    assert count(connection) == 0
+
+
+class TestWithoutSettings:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {}
+
+    def test_every_callback_is_refused_naming_the_settings_it_needs(self, client, connection):
+        response = post(client, signalwire_params())
+        assert response.status_code == 403
+        error = response.get_json()["error"]
+        for name in (
+            "SIGNALWIRE_SPACE_URL",
+            "SIGNALWIRE_PROJECT_ID",
+            "SIGNALWIRE_API_TOKEN",
+            "SIGNALWIRE_SIGNING_KEY",
+        ):
+            assert name in error
+        assert count(connection) == 0

@@ -1,0 +1,172 @@
+"""Telnyx TeXML callbacks at /webhooks/telnyx/recording-status, signed with Ed25519."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
+
+from app.recordings.models import ArchiveState, Recording, RecordingEvent
+from tests.helpers import (
+    AUTH_TOKEN,
+    TELNYX_ACCOUNT,
+    TELNYX_API_KEY,
+    TELNYX_PATH,
+    TelnyxSigner,
+    hmac_sha1_signature,
+    recording_params,
+    telnyx_params,
+    uuid_n,
+)
+
+SIGNER = TelnyxSigner()
+OTHER = TelnyxSigner()
+
+
+@pytest.fixture
+def settings_overrides():
+    return {"telnyx_api_key": TELNYX_API_KEY, "telnyx_public_key": SIGNER.public_key}
+
+
+def count(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(RecordingEvent)).scalar_one())
+
+
+def post(client, params, signer=SIGNER, timestamp=None, body=None):
+    body = body if body is not None else urlencode(params).encode()
+    headers = signer.headers(body, timestamp)
+    return client.post(
+        TELNYX_PATH,
+        data=body,
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+def test_a_signed_completed_callback_is_stored_and_queued(client, connection):
+    params = telnyx_params()
+    response = post(client, params)
+    assert response.status_code == 204, response.data
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+        recording = session.execute(select(Recording)).scalar_one()
+    assert recording.provider == "telnyx"
+    assert recording.account_sid == TELNYX_ACCOUNT
+    assert recording.call_sid == params["CallSid"]
+    assert recording.channels == 2
+    assert recording.media_url == params["RecordingUrl"]
+    assert recording.archive_state is ArchiveState.QUEUED
+    assert connection.execute(select(RecordingEvent)).one().params == params
+
+
+def test_a_get_callback_signed_over_its_query_string_is_accepted(client, connection):
+    params = telnyx_params()
+    query = urlencode(params)
+    response = client.get(f"{TELNYX_PATH}?{query}", headers=SIGNER.headers(query.encode()))
+    assert response.status_code == 204, response.data
+
+
+def test_a_get_callback_whose_signature_does_not_cover_its_parameters_is_refused(
+    client, connection
+):
+    query = urlencode(telnyx_params())
+    response = client.get(f"{TELNYX_PATH}?{query}", headers=SIGNER.headers(b""))
+    assert response.status_code == 403
+    assert count(connection) == 0
+
+
+@pytest.mark.parametrize("age", [301, -301, 3600])
+def test_a_timestamp_more_than_300_seconds_away_is_refused(client, connection, age):
+    response = post(client, telnyx_params(), timestamp=int(time.time()) - age)
+    assert response.status_code == 403
+    assert "telnyx-timestamp" in response.get_json()["error"]
+    assert count(connection) == 0
+
+
+def test_a_replay_with_a_new_timestamp_is_refused(client, connection):
+    params = telnyx_params()
+    body = urlencode(params).encode()
+    old = SIGNER.headers(body, int(time.time()) - 10)
+    replayed = {**old, "telnyx-timestamp": str(int(time.time()))}
+    response = client.post(
+        TELNYX_PATH,
+        data=body,
+        headers={**replayed, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 403
+    assert count(connection) == 0
+
+
+def test_a_signature_by_another_key_is_refused(client, connection):
+    assert post(client, telnyx_params(), signer=OTHER).status_code == 403
+    assert count(connection) == 0
+
+
+def test_a_tampered_body_is_refused(client, connection):
+    params = telnyx_params()
+    body = urlencode(params).encode()
+    headers = SIGNER.headers(body)
+    tampered = urlencode(dict(params, RecordingUrl="https://evil.example/x.mp3")).encode()
+    response = client.post(
+        TELNYX_PATH,
+        data=tampered,
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 403
+    assert count(connection) == 0
+
+
+@pytest.mark.parametrize("drop", ["telnyx-signature-ed25519", "telnyx-timestamp"])
+def test_a_missing_header_is_refused(client, connection, drop):
+    body = urlencode(telnyx_params()).encode()
+    headers = {k: v for k, v in SIGNER.headers(body).items() if k != drop}
+    response = client.post(
+        TELNYX_PATH,
+        data=body,
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 403
+    assert drop in response.get_json()["error"]
+
+
+def test_a_twilio_signed_callback_sent_to_the_telnyx_path_is_refused(client, connection):
+    params = recording_params()
+    signature = hmac_sha1_signature(f"http://localhost{TELNYX_PATH}", params, AUTH_TOKEN)
+    response = client.post(TELNYX_PATH, data=params, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 403
+    assert count(connection) == 0
+
+
+def test_twilio_style_ids_are_malformed_here(client, connection):
+    response = post(client, telnyx_params(RecordingSid="RE" + "1" * 32))
+    assert response.status_code == 400
+    assert "RecordingSid" in response.get_json()["error"]
+
+
+class TestWithOneAccount:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {
+            "telnyx_api_key": TELNYX_API_KEY,
+            "telnyx_public_key": SIGNER.public_key,
+            "telnyx_account_sid": TELNYX_ACCOUNT,
+        }
+
+    def test_another_account_is_refused(self, client, connection):
+        response = post(client, telnyx_params(AccountSid=uuid_n(3, "account")))
+        assert response.status_code == 403
+        assert "AccountSid" in response.get_json()["error"]
+        assert count(connection) == 0
+
+
+class TestWithoutSettings:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {}
+
+    def test_every_callback_is_refused_naming_the_settings_it_needs(self, client, connection):
+        response = post(client, telnyx_params())
+        assert response.status_code == 403
+        assert "TELNYX_API_KEY" in response.get_json()["error"]
+        assert "TELNYX_PUBLIC_KEY" in response.get_json()["error"]
