@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import click
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from markupsafe import escape
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -84,6 +86,14 @@ def configure_app(app: Flask, settings: Settings) -> None:
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         # Form fields are small; a flood of parts is refused as well as a big body.
         MAX_FORM_PARTS=1000,
+        SESSION_COOKIE_NAME="archiver_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # Browsers send Secure cookies to http://localhost too, so only debug
+        # mode (plain http on another name) goes without.
+        SESSION_COOKIE_SECURE=not settings.debug,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session, which expires by itself
     )
     # Heroku's router (and most load balancers) terminate TLS and pass the
     # public scheme and host on; the signature is over the public URL.
@@ -99,11 +109,18 @@ def register_extensions(app: Flask, settings: Settings, bind: Any = None) -> Non
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.admin import init_admin
     from app.ops import bp as ops_bp
     from app.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(ops_bp)
+    init_admin(app)
+
+    @app.get("/")
+    def index() -> ResponseReturnValue:
+        """A browser at the root is looking for the console."""
+        return redirect(url_for("admin.listing"))
 
 
 # Machines (providers, scrapers, API clients) read these paths: they get JSON.

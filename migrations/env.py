@@ -12,6 +12,7 @@ import logging
 from alembic import context
 from sqlalchemy import Connection, text
 
+from app.admin import models as admin_models  # noqa: F401  (registers the tables)
 from app.config import database_url_from_env
 from app.db import MIGRATION_LOCK_ID, Base, make_engine
 from app.recordings import models  # noqa: F401  (registers the tables on the metadata)

@@ -8,6 +8,7 @@ folder. Each test runs inside a transaction that is rolled back, except the
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from app import create_app
 from app.config import normalise_database_url
 from app.db import make_engine
+from tests.fakes.seaweed import SeaweedS3
 from tests.helpers import alembic_config, base_settings
 
 
@@ -83,5 +85,33 @@ def live_engine(engine: Engine) -> Iterator[Engine]:
     """For tests whose writes must be seen by other connections and processes."""
     yield engine
     with engine.begin() as connection:
-        for table in ("recording_events", "recordings"):
+        for table in ("archive_attempts", "recording_events", "recordings", "admin_login_failures"):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
+
+
+_buckets = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    # boto3 reads credentials from the environment, in-process and in workers alike.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
+    server.start()
+    yield server
+    # SIGTERM makes weed wait ~15 s for its own subscriptions; nothing is lost by SIGKILL.
+    server.kill()
+
+
+@pytest.fixture
+def bucket(seaweed: SeaweedS3) -> str:
+    name = f"archive-{os.getpid()}-{next(_buckets)}"
+    seaweed.create_bucket(name)
+    return name
+
+
+@pytest.fixture
+def s3(seaweed: SeaweedS3) -> Any:
+    return seaweed.client()

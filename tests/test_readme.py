@@ -72,6 +72,29 @@ def answers(url: str) -> bool:
         return False
 
 
+def console_listing(base: str, username: str, password: str) -> str:
+    """Log in as a browser would and read the listing. (Browsers send the Secure session
+    cookie to http://127.0.0.1; Python's cookie jar does not, so it is told to.)"""
+    with requests.Session() as browser:
+        page = browser.get(f"{base}/admin/login", timeout=5).text
+        for cookie in browser.cookies:
+            cookie.secure = False
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+        assert token, page
+        login = browser.post(
+            f"{base}/admin/login",
+            data={"csrf_token": token.group(1), "username": username, "password": password},
+            allow_redirects=False,
+            timeout=5,
+        )
+        assert login.status_code == 302, login.text
+        for cookie in browser.cookies:
+            cookie.secure = False
+        listing = browser.get(f"{base}/admin/", allow_redirects=False, timeout=5)
+        assert listing.status_code == 200, listing.status_code
+        return listing.text
+
+
 def test_the_readme_has_three_terminals():
     assert sorted(terminals()) == [1, 2, 3]
 
@@ -114,6 +137,8 @@ def test_try_it_locally_works_as_pasted(tmp_path):
             "archived twilio RE0123456789abcdef0123456789abcdef"
             in (tmp_path / "terminal-1.log").read_text()
         )
+        # The console shows it to the login the README gives.
+        assert "RE0123456789" in console_listing("http://127.0.0.1:5000", "admin", "try-it-locally")
     finally:
         # Ctrl-C, as a person would: the service stops within a few seconds.
         stopping = time.monotonic()

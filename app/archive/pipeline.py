@@ -31,8 +31,9 @@ from app.archive.retry import backoff_seconds, riding_out_database_restarts
 from app.config import Settings
 from app.db import transaction, utcnow
 from app.providers import api_clients
-from app.providers.base import MediaRef, ProviderApi
+from app.providers.base import MediaRef, MediaStream, ProviderApi
 from app.recordings import queue
+from app.recordings.models import AttemptOutcome
 from app.storage import ArchiveStore
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Archiver:
         self.worker_id = worker_id
         self.stop = stop or threading.Event()
         self.providers = api_clients(settings) if providers is None else providers
+        self._media: MediaStream | None = None  # the current claim's download
 
     # -- transactions, one per step -------------------------------------------------
 
@@ -87,9 +89,14 @@ class Archiver:
         self.archive_recording(claim)
         return True
 
+    def _end(self, claim: queue.Claim) -> queue.AttemptEnd:
+        media = self._media
+        return queue.AttemptEnd(claim.attempt_id, media.received if media is not None else None)
+
     def archive_recording(self, claim: queue.Claim) -> None:
         """Take a claimed recording as far as it can go, and record where it got to."""
         rid, wid = claim.id, self.worker_id
+        self._media = None
         log.info(
             "archiving %s %s (attempt %d)", claim.provider, claim.recording_sid, claim.attempts
         )
@@ -104,19 +111,29 @@ class Archiver:
                 claim = self._copy_to_store(claim)
             if self.settings.delete_original and claim.original_deleted_at is None:
                 self._delete_original(claim, recheck=resumed)
-            self._held(lambda s: queue.mark_done(s, rid, wid))
+            self._held(lambda s: queue.mark_done(s, rid, wid, self._end(claim)))
             log.info("archived %s %s", claim.provider, claim.recording_sid)
         except LeaseLost:
             log.warning("lost the lease on %s; leaving it to its new holder", claim.recording_sid)
+            end = self._end(claim)
+            self._write(
+                lambda s: queue.close_attempt(
+                    s,
+                    end.attempt_id,
+                    AttemptOutcome.LEASE_LOST,
+                    error="another worker took the recording over",
+                    bytes_moved=end.bytes_moved,
+                )
+            )
         except WorkerStopping:
             log.info("stopping: giving %s back to the queue", claim.recording_sid)
-            self._write(lambda s: queue.release(s, rid, wid))
+            self._write(lambda s: queue.release(s, rid, wid, self._end(claim)))
         except Exception as exc:
             error = as_archive_error(exc)
             if self.stop.is_set() and (error is None or error.retryable):
                 # Interrupted by the shutdown (a read cut short, say): not a real try.
                 log.info("stopping: giving %s back to the queue (%s)", claim.recording_sid, exc)
-                self._write(lambda s: queue.release(s, rid, wid))
+                self._write(lambda s: queue.release(s, rid, wid, self._end(claim)))
                 return
             if error is None:
                 # Unexpected (a bug): retry, but say what it was.
@@ -137,7 +154,8 @@ class Archiver:
                 error.message,
                 delay,
             )
-            self._write(lambda s: queue.schedule_retry(s, rid, wid, error.message, at))
+            end = self._end(claim)
+            self._write(lambda s: queue.schedule_retry(s, rid, wid, error.message, at, end))
         else:
             log.error(
                 "%s failed after %d attempt(s): %s",
@@ -145,7 +163,8 @@ class Archiver:
                 claim.attempts,
                 error.message,
             )
-            self._write(lambda s: queue.mark_failed(s, rid, wid, error.message))
+            end = self._end(claim)
+            self._write(lambda s: queue.mark_failed(s, rid, wid, error.message, end))
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -167,7 +186,7 @@ class Archiver:
     def _copy_to_store(self, claim: queue.Claim) -> queue.Claim:
         """Stream the media into the store, confirm the copy, record it as archived."""
         client = self._provider(claim)
-        media = client.open_media(_media_ref(claim), self.settings.recording_format)
+        media = self._media = client.open_media(_media_ref(claim), self.settings.recording_format)
         content_type = CONTENT_TYPES[media.fmt]
         key = build_key(self.settings, claim, media.fmt)
         try:

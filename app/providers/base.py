@@ -80,6 +80,11 @@ class MediaStream(Protocol):
     fmt: str  # what the bytes are: "mp3" or "wav"
     content_length: int | None
 
+    @property
+    def received(self) -> int:
+        """Bytes received so far."""
+        ...
+
     def read(self, size: int) -> bytes: ...
 
     def close(self) -> None: ...

@@ -90,15 +90,31 @@ class ResponseStream:
         self.content_length = int(length) if length and length.isdigit() else None
         self._read = 0
 
+    # Read in slices: a body that breaks mid-way has still counted what came.
+    SLICE = 64 * 1024
+
+    @property
+    def received(self) -> int:
+        """Bytes received so far, a broken read's included."""
+        return self._read
+
     def read(self, size: int) -> bytes:
-        try:
-            data = self._raw.read(size, decode_content=True)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise ProviderError(
-                f"download broke after {self._read} bytes: {type(exc).__name__}", retryable=True
-            ) from exc
-        self._read += len(data)
-        return bytes(data)
+        parts: list[bytes] = []
+        wanted = size
+        while wanted > 0:
+            try:
+                data = self._raw.read(min(wanted, self.SLICE), decode_content=True)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise ProviderError(
+                    f"download broke after {self._read} bytes: {type(exc).__name__}",
+                    retryable=True,
+                ) from exc
+            if not data:
+                break
+            self._read += len(data)
+            parts.append(data)
+            wanted -= len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def close(self) -> None:
         self._response.close()

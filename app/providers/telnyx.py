@@ -73,7 +73,7 @@ MEDIA_TYPES = {"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/wav": "wav", "aud
 
 IDS = IdFormats(
     account=UUID,
-    call=re.compile(r"v\d+:[A-Za-z0-9_-]{1,120}"),
+    call=re.compile(r"v\d{1,3}:[A-Za-z0-9_-]{1,120}"),  # fits the 128-character column
     recording=UUID,
     conference=UUID,
     description={

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Enum,
+    ForeignKey,
     Index,
     Integer,
     SmallInteger,
@@ -65,8 +66,38 @@ class Recording(Base):
             postgresql_where=text("archive_state IN ('queued', 'running')"),
             sqlite_where=text("archive_state IN ('queued', 'running')"),
         ),
-        Index("ix_recordings_archive_state", "archive_state"),
-        Index("ix_recordings_call_sid", "call_sid"),
+        # The admin listing: newest first, keyset-paged on (recorded_at, id),
+        # whole or by archive state (whose index also covers the bytes archived,
+        # so the overview's sums need not visit the table).
+        Index("ix_recordings_listing", "recorded_at", "id"),
+        Index(
+            "ix_recordings_state_listing",
+            "archive_state",
+            "recorded_at",
+            "id",
+            postgresql_include=["size_bytes"],
+        ),
+        # SID search by prefix: pattern operators let PostgreSQL use the index
+        # for LIKE 'prefix%' whatever the database's collation.
+        Index(
+            "ix_recordings_recording_sid",
+            "recording_sid",
+            postgresql_ops={"recording_sid": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_recordings_call_sid",
+            "call_sid",
+            postgresql_ops={"call_sid": "varchar_pattern_ops"},
+            postgresql_where=text("call_sid IS NOT NULL"),
+            sqlite_where=text("call_sid IS NOT NULL"),
+        ),
+        Index(
+            "ix_recordings_conference_sid",
+            "conference_sid",
+            postgresql_ops={"conference_sid": "varchar_pattern_ops"},
+            postgresql_where=text("conference_sid IS NOT NULL"),
+            sqlite_where=text("conference_sid IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -74,7 +105,7 @@ class Recording(Base):
     )
     provider: Mapped[str] = mapped_column(String(32))
     account_sid: Mapped[str] = mapped_column(String(64))
-    call_sid: Mapped[str | None] = mapped_column(String(64))
+    call_sid: Mapped[str | None] = mapped_column(String(128))
     conference_sid: Mapped[str | None] = mapped_column(String(64))
     recording_sid: Mapped[str] = mapped_column(String(64))
 
@@ -104,6 +135,9 @@ class Recording(Base):
 
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the recording was made, for ordering: its start, or when we first
+    # heard of it when the provider gave no start.
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def __repr__(self) -> str:
         return (
@@ -141,3 +175,38 @@ class RecordingEvent(Base):
     remote_addr: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(128))
     idempotency_token: Mapped[str | None] = mapped_column(String(128))
+
+
+class AttemptOutcome(enum.StrEnum):
+    RUNNING = "running"  # a worker is on it
+    DONE = "done"  # archived and confirmed (and the original deleted, unless kept)
+    RETRY = "retry"  # failed; another try is scheduled
+    FAILED = "failed"  # failed; no tries left, or nothing a retry could fix
+    RELEASED = "released"  # the worker stopped (SIGTERM) and gave it back, no try counted
+    LEASE_LOST = "lease-lost"  # another worker took it over
+    ABANDONED = "abandoned"  # the worker died; its lease ran out
+
+
+class ArchiveAttempt(Base):
+    """One try at archiving a recording, written by the worker as it goes."""
+
+    __tablename__ = "archive_attempts"
+    __table_args__ = (
+        Index("ix_archive_attempts_recording", "recording_id", "id"),
+        Index("ix_archive_attempts_ended_at", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    recording_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("recordings.id", ondelete="CASCADE"),
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))
+    bytes_moved: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,11 +1,29 @@
-"""What the pages and the metrics read about recordings."""
+"""What the pages and the metrics read about recordings.
+
+The listing pages by keyset, newest first on ``(recorded_at, id)``: a page
+starts after the last row of the one before, so deep pages cost what the
+first does and rows arriving meanwhile never shift the pages being read.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from app.recordings.models import ArchiveState, Recording
+from app.db import utcnow
+from app.recordings.models import (
+    ArchiveAttempt,
+    ArchiveState,
+    AttemptOutcome,
+    Recording,
+    RecordingEvent,
+)
+
+SEARCH_MIN = 8  # characters of a SID prefix worth searching for
 
 
 def counts_by_state(session: Session) -> dict[ArchiveState, int]:
@@ -16,3 +34,180 @@ def counts_by_state(session: Session) -> dict[ArchiveState, int]:
     counts = {state: 0 for state in ArchiveState}
     counts.update({state: int(n) for state, n in rows})
     return counts
+
+
+@dataclass(frozen=True)
+class Overview:
+    counts: dict[ArchiveState, int]
+    bytes_archived: int
+    oldest_queued_age: float | None  # seconds
+    failures_24h: int  # failed tries that ended in the last 24 hours
+
+
+def oldest_queued_age(session: Session, now: dt.datetime) -> float | None:
+    """How long the most overdue queued recording has waited, in seconds."""
+    oldest = session.execute(
+        select(func.min(Recording.next_attempt_at)).where(
+            Recording.archive_state == ArchiveState.QUEUED
+        )
+    ).scalar()
+    if oldest is None:
+        return None
+    if oldest.tzinfo is None:  # SQLite's MIN() bypasses the column type
+        oldest = dt.datetime.fromisoformat(str(oldest)).replace(tzinfo=dt.UTC)
+    return max(0.0, (now - oldest).total_seconds())
+
+
+def overview(session: Session, now: dt.datetime | None = None) -> Overview:
+    now = now or utcnow()
+    rows = session.execute(
+        select(
+            Recording.archive_state, func.count(), func.coalesce(func.sum(Recording.size_bytes), 0)
+        ).group_by(Recording.archive_state)
+    ).all()
+    counts = {state: 0 for state in ArchiveState}
+    archived = 0
+    for state, number, total in rows:
+        counts[state] = int(number)
+        if state is ArchiveState.DONE:
+            archived = int(total or 0)
+    failures = session.execute(
+        select(func.count())
+        .select_from(ArchiveAttempt)
+        .where(
+            ArchiveAttempt.ended_at >= now - dt.timedelta(hours=24),
+            ArchiveAttempt.outcome.in_([AttemptOutcome.RETRY.value, AttemptOutcome.FAILED.value]),
+        )
+    ).scalar_one()
+    return Overview(counts, archived, oldest_queued_age(session, now), int(failures))
+
+
+def _prefix(text: str) -> str:
+    """``text`` for LIKE 'text%', its wildcards taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+@dataclass(frozen=True)
+class RecordingFilter:
+    """What the listing (and the bulk retry) is narrowed to."""
+
+    state: ArchiveState | None = None
+    provider_status: str | None = None
+    provider: str | None = None
+    since: dt.date | None = None  # recorded on or after this day (UTC)
+    until: dt.date | None = None  # recorded on or before this day (UTC)
+    search: str | None = None  # a call, recording or conference SID, or its first characters
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        if self.state is not None:
+            where.append(Recording.archive_state == self.state)
+        if self.provider_status:
+            where.append(Recording.provider_status == self.provider_status)
+        if self.provider:
+            where.append(Recording.provider == self.provider)
+        if self.since is not None:
+            start = dt.datetime.combine(self.since, dt.time(), dt.UTC)
+            where.append(Recording.recorded_at >= start)
+        if self.until is not None:
+            end = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), dt.UTC)
+            where.append(Recording.recorded_at < end)
+        if self.search:
+            pattern = _prefix(self.search)
+            where.append(
+                or_(
+                    Recording.recording_sid.like(pattern, escape="\\"),
+                    Recording.call_sid.like(pattern, escape="\\"),
+                    Recording.conference_sid.like(pattern, escape="\\"),
+                )
+            )
+        return where
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page starts: just after this row, in newest-first order."""
+
+    recorded_at: dt.datetime
+    id: int
+
+    def encode(self) -> str:
+        return f"{self.recorded_at.astimezone(dt.UTC).strftime('%Y%m%dT%H%M%S.%fZ')}~{self.id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Position:
+        """ValueError when ``text`` is not one of ours."""
+        stamp, _, number = text.partition("~")
+        when = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.UTC)
+        return cls(when, int(number))
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: Sequence[Recording]
+    next: Position | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def list_recordings(
+    session: Session, where: RecordingFilter, after: Position | None = None, limit: int = 50
+) -> Page:
+    """A page of recordings, newest first, and where the next one starts."""
+    query = select(Recording).where(*where.conditions())
+    if after is not None:
+        query = query.where(
+            tuple_(Recording.recorded_at, Recording.id) < (after.recorded_at, after.id)
+        )
+    rows = (
+        session.execute(
+            query.order_by(Recording.recorded_at.desc(), Recording.id.desc()).limit(limit + 1)
+        )
+        .scalars()
+        .all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    return Page(rows, Position(last.recorded_at, last.id) if more and last else None)
+
+
+def count_failed(session: Session, where: RecordingFilter) -> int:
+    """How many failed recordings match ``where`` (for the bulk retry's confirmation)."""
+    conditions = [*where.conditions(), Recording.archive_state == ArchiveState.FAILED]
+    return int(session.execute(select(func.count()).where(and_(*conditions))).scalar_one())
+
+
+@dataclass(frozen=True)
+class Detail:
+    recording: Recording
+    events: Sequence[RecordingEvent]
+    attempts: Sequence[ArchiveAttempt]
+
+
+def recording_detail(session: Session, recording_id: int) -> Detail | None:
+    """One recording with every callback received for it and every try, in order."""
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        return None
+    events = (
+        session.execute(
+            select(RecordingEvent)
+            .where(
+                RecordingEvent.provider == recording.provider,
+                RecordingEvent.recording_sid == recording.recording_sid,
+            )
+            .order_by(RecordingEvent.received_at, RecordingEvent.id)
+        )
+        .scalars()
+        .all()
+    )
+    attempts = (
+        session.execute(
+            select(ArchiveAttempt)
+            .where(ArchiveAttempt.recording_id == recording.id)
+            .order_by(ArchiveAttempt.id)
+        )
+        .scalars()
+        .all()
+    )
+    return Detail(recording, events, attempts)

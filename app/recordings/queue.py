@@ -19,7 +19,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.recordings.models import ArchiveState, Recording
+from app.recordings.models import ArchiveAttempt, ArchiveState, AttemptOutcome, Recording
 
 # Idle workers on PostgreSQL LISTEN here; whoever queues work NOTIFYs.
 WAKE_CHANNEL = "recordings_queued"
@@ -53,6 +53,7 @@ class Claim:
     sha256: str | None
     archived_at: dt.datetime | None
     original_deleted_at: dt.datetime | None
+    attempt_id: int = 0  # this try's row in archive_attempts
 
 
 def claim_next(
@@ -79,9 +80,56 @@ def claim_next(
     recording.next_attempt_at = expires
     recording.attempts += 1
     recording.updated_at = now
+    # A try still "running" belongs to a worker whose lease ran out.
+    session.execute(
+        update(ArchiveAttempt)
+        .where(
+            ArchiveAttempt.recording_id == recording.id,
+            ArchiveAttempt.outcome == AttemptOutcome.RUNNING.value,
+        )
+        .values(
+            outcome=AttemptOutcome.ABANDONED.value,
+            ended_at=now,
+            error="the worker stopped answering; its lease ran out",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    attempt = ArchiveAttempt(
+        recording_id=recording.id,
+        number=recording.attempts,
+        worker_id=worker_id,
+        started_at=now,
+        outcome=AttemptOutcome.RUNNING.value,
+    )
+    session.add(attempt)
     session.flush()
-    return Claim(
-        **{name: getattr(recording, name) for name in Claim.__dataclass_fields__},
+    fields = {
+        name: getattr(recording, name)
+        for name in Claim.__dataclass_fields__
+        if name != "attempt_id"
+    }
+    return Claim(**fields, attempt_id=attempt.id)
+
+
+def close_attempt(
+    session: Session,
+    attempt_id: int | None,
+    outcome: AttemptOutcome,
+    *,
+    error: str | None = None,
+    bytes_moved: int | None = None,
+) -> None:
+    """Record how a try ended (nothing to do for a claim made without one)."""
+    if not attempt_id:
+        return
+    session.execute(
+        update(ArchiveAttempt)
+        .where(
+            ArchiveAttempt.id == attempt_id,
+            ArchiveAttempt.outcome == AttemptOutcome.RUNNING.value,
+        )
+        .values(outcome=outcome.value, ended_at=utcnow(), error=error, bytes_moved=bytes_moved)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -151,16 +199,26 @@ def mark_original_deleted(session: Session, claim_id: int, worker_id: str) -> bo
     return _update_held(session, claim_id, worker_id, original_deleted_at=utcnow())
 
 
+@dataclass(frozen=True)
+class AttemptEnd:
+    """How the current try ended, for its row in archive_attempts."""
+
+    attempt_id: int | None = None
+    bytes_moved: int | None = None
+
+
 def _let_go(
     session: Session,
     claim_id: int,
     worker_id: str,
     state: ArchiveState,
     next_attempt_at: dt.datetime | None,
+    attempt: tuple[AttemptEnd, AttemptOutcome, str | None],
     **values: Any,
 ) -> bool:
-    """Leave ``running`` for ``state``; the lease goes, whatever comes next."""
-    return _update_held(
+    """Leave ``running`` for ``state``; the lease goes, whatever comes next. The try
+    is closed with it, in the same transaction."""
+    held = _update_held(
         session,
         claim_id,
         worker_id,
@@ -170,23 +228,62 @@ def _let_go(
         next_attempt_at=next_attempt_at,
         **values,
     )
+    if held:
+        end, outcome, error = attempt
+        close_attempt(session, end.attempt_id, outcome, error=error, bytes_moved=end.bytes_moved)
+    return held
 
 
-def mark_done(session: Session, claim_id: int, worker_id: str) -> bool:
-    return _let_go(session, claim_id, worker_id, ArchiveState.DONE, None, last_error=None)
+def mark_done(
+    session: Session, claim_id: int, worker_id: str, end: AttemptEnd = AttemptEnd()
+) -> bool:
+    return _let_go(
+        session,
+        claim_id,
+        worker_id,
+        ArchiveState.DONE,
+        None,
+        (end, AttemptOutcome.DONE, None),
+        last_error=None,
+    )
 
 
 def schedule_retry(
-    session: Session, claim_id: int, worker_id: str, error: str, at: dt.datetime
+    session: Session,
+    claim_id: int,
+    worker_id: str,
+    error: str,
+    at: dt.datetime,
+    end: AttemptEnd = AttemptEnd(),
 ) -> bool:
-    return _let_go(session, claim_id, worker_id, ArchiveState.QUEUED, at, last_error=error)
+    return _let_go(
+        session,
+        claim_id,
+        worker_id,
+        ArchiveState.QUEUED,
+        at,
+        (end, AttemptOutcome.RETRY, error),
+        last_error=error,
+    )
 
 
-def mark_failed(session: Session, claim_id: int, worker_id: str, error: str) -> bool:
-    return _let_go(session, claim_id, worker_id, ArchiveState.FAILED, None, last_error=error)
+def mark_failed(
+    session: Session, claim_id: int, worker_id: str, error: str, end: AttemptEnd = AttemptEnd()
+) -> bool:
+    return _let_go(
+        session,
+        claim_id,
+        worker_id,
+        ArchiveState.FAILED,
+        None,
+        (end, AttemptOutcome.FAILED, error),
+        last_error=error,
+    )
 
 
-def release(session: Session, claim_id: int, worker_id: str) -> bool:
+def release(
+    session: Session, claim_id: int, worker_id: str, end: AttemptEnd = AttemptEnd()
+) -> bool:
     """Give a claim back unfinished (shutdown): no attempt is counted."""
     return _let_go(
         session,
@@ -194,8 +291,47 @@ def release(session: Session, claim_id: int, worker_id: str) -> bool:
         worker_id,
         ArchiveState.QUEUED,
         utcnow(),
+        (end, AttemptOutcome.RELEASED, "the worker stopped; given back with no try counted"),
         attempts=Recording.attempts - 1,
     )
+
+
+def requeue_one(session: Session, recording_id: int) -> bool:
+    """Put one failed recording back in the queue with a fresh set of tries;
+    False (and nothing changed) when it is not failed."""
+    return requeue_failed(session, Recording.id == recording_id) == 1
+
+
+def archive_again(session: Session, recording_id: int) -> bool:
+    """Queue an archived recording whose stored object went missing, forgetting the
+    archive it had. Only while the provider still has the original (nothing else
+    to copy from); False, and nothing changed, otherwise."""
+    now = utcnow()
+    result = session.execute(
+        update(Recording)
+        .where(
+            Recording.id == recording_id,
+            Recording.archive_state == ArchiveState.DONE,
+            Recording.archived_at.is_not(None),
+            Recording.original_deleted_at.is_(None),
+        )
+        .values(
+            archive_state=ArchiveState.QUEUED,
+            attempts=0,
+            next_attempt_at=now,
+            updated_at=now,
+            archived_at=None,
+            key=None,
+            size_bytes=None,
+            sha256=None,
+            archived_channels=None,
+            last_error="archived again: the stored object was missing",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        notify_workers(session)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def requeue_failed(session: Session, *conditions: Any) -> int:

@@ -106,6 +106,10 @@ def _statements(dialect: str) -> _Statements:
                 (still_waiting, excluded.next_attempt_at), else_=c.next_attempt_at
             ),
             "updated_at": excluded.updated_at,
+            # A start time heard later replaces the first-heard time.
+            "recorded_at": case(
+                (excluded.started_at.is_not(None), excluded.started_at), else_=c.recorded_at
+            ),
         },
         where=_rank(c.provider_status) < _rank(excluded.provider_status),
     )
@@ -157,6 +161,7 @@ def record_report(session: Session, report: RecordingReport, now: dt.datetime) -
             "next_attempt_at": now if state is ArchiveState.QUEUED else None,
             "created_at": now,
             "updated_at": now,
+            "recorded_at": report.started_at or now,
         },
     )
     if state is ArchiveState.QUEUED:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 
@@ -59,6 +60,20 @@ class ArchiveStore(Protocol):
 
     def stat(self, key: str) -> StoredObject | None:
         """What is stored under ``key``, or None."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        """Whether anything is stored under ``key`` (cheap: no digest)."""
+        ...
+
+    def presigned_url(
+        self, key: str, seconds: int, *, download_name: str | None = None
+    ) -> str | None:
+        """A short-lived URL to fetch the object, or None when the app must serve it."""
+        ...
+
+    def local_path(self, key: str) -> Path | None:
+        """The object's file, for a store on local disk (the app serves it)."""
         ...
 
     def confirm(

@@ -97,6 +97,20 @@ class LocalStore:
             sha256=digest.hexdigest(),
         )
 
+    def exists(self, key: str) -> bool:
+        try:
+            return self.path(key).is_file()
+        except OSError as exc:
+            raise StorageError(f"checking {key} failed: {exc}") from exc
+
+    def presigned_url(
+        self, key: str, seconds: int, *, download_name: str | None = None
+    ) -> str | None:
+        return None  # no URL of its own: the admin console streams the file
+
+    def local_path(self, key: str) -> Path | None:
+        return self.path(key)
+
     def confirm(
         self, key: str, size: int, sha256: str, check: UploadCheck | None = None
     ) -> StoredObject:

@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import boto3
@@ -203,6 +204,25 @@ class S3Store:
             etag=(head.get("ETag") or "").strip('"') or None,
             sha256=full_object_sha256(head),
         )
+
+    def exists(self, key: str) -> bool:
+        return self.stat(key) is not None
+
+    def presigned_url(
+        self, key: str, seconds: int, *, download_name: str | None = None
+    ) -> str | None:
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if download_name:
+            params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
+        try:
+            return str(
+                self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"presigning {key} failed: {_describe(exc)}") from exc
+
+    def local_path(self, key: str) -> Path | None:
+        return None
 
     def confirm(
         self, key: str, size: int, sha256: str, check: UploadCheck | None = None

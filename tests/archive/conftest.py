@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,33 +25,6 @@ from tests.helpers import (
     TELNYX_API_KEY,
     base_settings,
 )
-
-_buckets = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
-    # boto3 reads credentials from the environment, in-process and in workers alike.
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"))
-    server.start()
-    yield server
-    # SIGTERM makes weed wait ~15 s for its own subscriptions; nothing is lost by SIGKILL.
-    server.kill()
-
-
-@pytest.fixture
-def bucket(seaweed: SeaweedS3) -> str:
-    name = f"archive-{os.getpid()}-{next(_buckets)}"
-    seaweed.create_bucket(name)
-    return name
-
-
-@pytest.fixture
-def s3(seaweed: SeaweedS3) -> Any:
-    return seaweed.client()
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from app.archive.pipeline import Archiver
 from app.db import transaction
 from app.recordings import queue
-from app.recordings.models import ArchiveState
+from app.recordings.models import ArchiveAttempt, ArchiveState
 from app.storage import make_store
 from tests.archive.helpers import (
     body_bytes,
@@ -386,3 +387,26 @@ def test_an_archive_that_vanished_before_the_delete_is_made_again_first(
     assert len(fake_twilio.media_gets(sid)) == 2
     # Both DELETEs (the refused one and the one after re-archiving) found the archive whole.
     assert delete_guard == [(sid, True), (sid, True)]
+
+
+def test_every_try_is_kept_with_its_outcome_bytes_and_error(archiver, fake_twilio, sessions):
+    sid = recording_sid(40)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL, break_after=100_000, faults_times=1)
+    queue_recording(sessions, fake_twilio, sid, channels=2)
+    drain(archiver, sessions)
+    row = recording(sessions, sid)
+    with sessions() as session:
+        tries = (
+            session.execute(
+                select(ArchiveAttempt)
+                .where(ArchiveAttempt.recording_id == row.id)
+                .order_by(ArchiveAttempt.id)
+            )
+            .scalars()
+            .all()
+        )
+    assert [(t.number, t.outcome) for t in tries] == [(1, "retry"), (2, "done")]
+    assert "download broke" in tries[0].error
+    assert tries[0].bytes_moved and tries[0].bytes_moved < DUAL.size
+    assert tries[1].bytes_moved == DUAL.size and tries[1].error is None
+    assert all(t.worker_id == "test-worker" and t.ended_at >= t.started_at for t in tries)

@@ -170,3 +170,11 @@ class TestWithoutSettings:
         assert response.status_code == 403
         assert "TELNYX_API_KEY" in response.get_json()["error"]
         assert "TELNYX_PUBLIC_KEY" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize(("length", "status"), [(120, 204), (121, 400)])
+def test_a_long_call_control_id_fits_its_column_or_is_a_400(client, connection, length, status):
+    response = post(client, telnyx_params(CallSid="v3:" + "A" * length))
+    assert response.status_code == status, response.data
+    if status == 400:
+        assert "CallSid" in response.get_json()["error"]

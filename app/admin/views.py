@@ -1,0 +1,304 @@
+"""The pages: the listing with its overview, one recording, and what can be done to it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
+
+from app.admin import CONTENT_SECURITY_POLICY, bp
+from app.admin.overview import OverviewCache
+from app.db import transaction
+from app.extensions import get_settings, session_factory
+from app.providers import PROVIDERS
+from app.providers.http import origin_of
+from app.recordings import queries, queue
+from app.recordings.lifecycle import STATUS_RANK
+from app.recordings.models import ArchiveState
+from app.storage import ArchiveStore, StorageError, make_store
+
+STATE_LABELS = [
+    (ArchiveState.WAITING, "waiting"),
+    (ArchiveState.QUEUED, "queued"),
+    (ArchiveState.RUNNING, "archiving"),
+    (ArchiveState.DONE, "archived"),
+    (ArchiveState.FAILED, "failed"),
+    (ArchiveState.NO_MEDIA, "nothing to archive"),
+]
+STATE_NAMES = dict(STATE_LABELS)
+PAGE_SIZE = 50
+PRESIGNED_SECONDS = 300
+_TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
+_SEARCH = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
+
+
+def overview_cache() -> OverviewCache:
+    cache = current_app.extensions.get("admin_overview")
+    if cache is None:
+        cache = current_app.extensions["admin_overview"] = OverviewCache(session_factory())
+    return cache
+
+
+def admin_store() -> ArchiveStore:
+    """The archive store, made once per app."""
+    store = current_app.extensions.get("admin_store")
+    if store is None:
+        store = current_app.extensions["admin_store"] = make_store(get_settings())
+    return store
+
+
+def parse_filter(
+    args: MultiDict[str, str],
+) -> tuple[queries.RecordingFilter, dict[str, str], str | None]:
+    """The filter in the URL, the URL's query to keep it, and what was wrong with it."""
+    query: dict[str, str] = {}
+    problems: list[str] = []
+    state = provider_status = provider = search = None
+    since = until = None
+    if value := args.get("state", "").strip():
+        try:
+            state = ArchiveState(value)
+            query["state"] = value
+        except ValueError:
+            problems.append(f"no archive state called {value!r}")
+    if value := args.get("status", "").strip():
+        if _TOKEN.fullmatch(value):
+            provider_status, query["status"] = value, value
+        else:
+            problems.append("a provider status is a word such as completed")
+    if value := args.get("provider", "").strip():
+        if value in PROVIDERS:
+            provider, query["provider"] = value, value
+        else:
+            problems.append(f"no provider called {value!r}")
+    for name in ("from", "to"):
+        if value := args.get(name, "").strip():
+            try:
+                day = dt.date.fromisoformat(value)
+            except ValueError:
+                problems.append(f"{name} must be a date such as 2026-11-24")
+                continue
+            query[name] = value
+            if name == "from":
+                since = day
+            else:
+                until = day
+    if value := args.get("q", "").strip():
+        if len(value) < queries.SEARCH_MIN:
+            problems.append(f"type at least {queries.SEARCH_MIN} characters of a SID to search")
+        elif not _SEARCH.fullmatch(value):
+            problems.append("a SID has only letters, digits and - _ . :")
+        else:
+            search, query["q"] = value, value
+    where = queries.RecordingFilter(state, provider_status, provider, since, until, search)
+    return where, query, "; ".join(problems) or None
+
+
+def listing_url(endpoint: str = "admin.listing", **query: str) -> str:
+    """``url_for`` with the filter's query (typed: url_for's own keywords are not str)."""
+    values: dict[str, Any] = dict(query)
+    return url_for(endpoint, **values)
+
+
+def common() -> dict[str, Any]:
+    return {
+        "state_labels": STATE_LABELS,
+        "state_names": STATE_NAMES,
+        "provider_titles": {name: p.title for name, p in PROVIDERS.items()},
+        "providers": [(name, p.title) for name, p in PROVIDERS.items()],
+        "provider_statuses": sorted(STATUS_RANK),
+        "failed_state": ArchiveState.FAILED,
+    }
+
+
+@bp.get("/")
+def listing() -> ResponseReturnValue:
+    where, query, problem = parse_filter(request.args)
+    after = notice = None
+    if before := request.args.get("before"):
+        try:
+            after = queries.Position.decode(before)
+        except ValueError:
+            notice = "that page link is damaged; showing the newest recordings"
+    figures = overview_cache().get()
+    with session_factory()() as db:
+        # A filter we could not read shows nothing rather than everything.
+        page = queries.list_recordings(db, where, after, PAGE_SIZE) if not problem else None
+    next_url = listing_url(**query, before=page.next.encode()) if page and page.next else None
+    return render_template(
+        "admin/listing.html",
+        rows=page.rows if page else [],
+        overview=figures.overview,
+        overview_taken=dt.datetime.fromtimestamp(figures.taken, dt.UTC),
+        filters=where,
+        query=query,
+        problem=problem or notice,
+        next_page_url=next_url,
+        first_page_url=listing_url(**query) if after else None,
+        **common(),
+    )
+
+
+@bp.get("/recordings/<int:recording_id>")
+def detail(recording_id: int) -> ResponseReturnValue:
+    with session_factory()() as db:
+        found = queries.recording_detail(db, recording_id)
+    if found is None:
+        abort(404, "no such recording")
+    recording = found.recording
+    object_missing = False
+    store_problem = None
+    media_origin = None
+    if recording.key:
+        store = admin_store()
+        try:
+            object_missing = not store.exists(recording.key)
+            url = store.presigned_url(recording.key, PRESIGNED_SECONDS)
+            if url:
+                scheme, host, port = origin_of(url)
+                media_origin = f"{scheme}://{host}:{port}"
+        except StorageError as exc:
+            store_problem = str(exc)
+    page = render_template(
+        "admin/detail.html",
+        r=recording,
+        events=found.events,
+        attempts=found.attempts,
+        object_missing=object_missing,
+        can_archive_again=recording.original_deleted_at is None,
+        store_problem=store_problem,
+        **common(),
+    )
+    response = Response(page, mimetype="text/html")
+    if media_origin:
+        # The player follows a redirect to the store's presigned URL.
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "media-src 'self'", f"media-src 'self' {media_origin}"
+        )
+    return response
+
+
+@bp.get("/recordings/<int:recording_id>/media")
+def media(recording_id: int) -> ResponseReturnValue:
+    """The archived file: a short-lived presigned URL, or streamed (with Range) from
+    the local folder."""
+    with session_factory()() as db:
+        found = queries.recording_detail(db, recording_id)
+    if found is None or not found.recording.key:
+        abort(404, "this recording has no archived file")
+    key = found.recording.key
+    name = key.rsplit("/", 1)[-1]
+    download = request.args.get("download") == "1"
+    store = admin_store()
+    try:
+        url = store.presigned_url(key, PRESIGNED_SECONDS, download_name=name if download else None)
+        path = None if url else store.local_path(key)
+    except StorageError as exc:
+        abort(503, f"the store did not answer: {exc}")
+    if url:
+        return redirect(url)
+    if path is None or not path.is_file():
+        abort(404, "the archived file is missing from the store")
+    extension = name.rsplit(".", 1)[-1]
+    return send_file(
+        path,
+        mimetype=CONTENT_TYPES.get(extension, "application/octet-stream"),
+        conditional=True,
+        as_attachment=download,
+        download_name=name,
+        max_age=0,
+    )
+
+
+@bp.post("/recordings/<int:recording_id>/retry")
+def retry(recording_id: int) -> ResponseReturnValue:
+    with transaction(session_factory()) as db:
+        done = queue.requeue_one(db, recording_id)
+    overview_cache().invalidate()
+    if done:
+        flash("Back in the queue with a fresh set of tries.", "success")
+    else:
+        flash("Only a failed recording can be retried; nothing was changed.", "error")
+    return redirect(url_for("admin.detail", recording_id=recording_id))
+
+
+@bp.post("/recordings/<int:recording_id>/archive-again")
+def archive_again(recording_id: int) -> ResponseReturnValue:
+    with session_factory()() as db:
+        found = queries.recording_detail(db, recording_id)
+    if found is None:
+        abort(404, "no such recording")
+    key = found.recording.key
+    try:
+        present = bool(key) and admin_store().exists(key or "")
+    except StorageError as exc:
+        flash(f"Could not check the store ({exc}); nothing was changed.", "error")
+        return redirect(url_for("admin.detail", recording_id=recording_id))
+    if present:
+        flash("The stored object is there; nothing to archive again.", "error")
+    else:
+        with transaction(session_factory()) as db:
+            done = queue.archive_again(db, recording_id)
+        if done:
+            flash("Queued to be archived again from the provider's original.", "success")
+        else:
+            flash(
+                "Only an archived recording whose original the provider still has can be "
+                "archived again; nothing was changed.",
+                "error",
+            )
+    return redirect(url_for("admin.detail", recording_id=recording_id))
+
+
+def describe(where: queries.RecordingFilter) -> ResponseReturnValue:
+    parts = []
+    if where.provider:
+        parts.append(PROVIDERS[where.provider].title)
+    if where.provider_status:
+        parts.append(f"provider status {where.provider_status}")
+    if where.since:
+        parts.append(f"from {where.since}")
+    if where.until:
+        parts.append(f"to {where.until}")
+    if where.search:
+        parts.append(f"SID starting {where.search}")
+    return ", ".join(parts)
+
+
+@bp.get("/retry-failed")
+def confirm_retry_failed() -> ResponseReturnValue:
+    where, query, problem = parse_filter(request.args)
+    if problem:
+        abort(400, problem)
+    with session_factory()() as db:
+        count = queries.count_failed(db, where)
+    return render_template(
+        "admin/confirm_retry.html", count=count, query=query, describe=describe(where), **common()
+    )
+
+
+@bp.post("/retry-failed")
+def retry_failed() -> ResponseReturnValue:
+    where, query, problem = parse_filter(request.args)
+    if problem:
+        abort(400, problem)
+    with transaction(session_factory()) as db:
+        count = queue.requeue_failed(db, *where.conditions())
+    overview_cache().invalidate()
+    flash(f"{count:,} failed recording{'' if count == 1 else 's'} back in the queue.", "success")
+    return redirect(listing_url(**query))

@@ -1,0 +1,209 @@
+"""The admin console at a million recordings: each page timed server-side.
+
+    .venv/bin/python bench/admin.py [--rows 1000000] [--repeats 20]
+
+Starts a throwaway PostgreSQL with ``pg_virtualenv`` unless ``DATABASE_URL``
+is set, migrates it, seeds ``--rows`` recordings (with two callbacks and one
+archive try each, more for the failed ones) in SQL, analyses the tables, and
+then times, inside the app (Flask's test client: routing, queries and
+templates, no network), the listing, a filtered listing (failed), a SID
+search, a deep page (past 90 % of the rows) and a detail page. Prints the
+median and 95th percentile of each and the query plans' index use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from alembic import command  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.config import normalise_database_url  # noqa: E402
+from app.db import make_engine  # noqa: E402
+from app.recordings import queries  # noqa: E402
+from app.recordings.queries import Position  # noqa: E402
+from tests.helpers import alembic_config, make_settings  # noqa: E402
+
+SEED = """
+INSERT INTO recordings (
+    provider, account_sid, call_sid, conference_sid, recording_sid, provider_status,
+    channels, duration_seconds, started_at, source, archive_state, attempts,
+    next_attempt_at, last_error, bucket, key, size_bytes, sha256, archived_channels,
+    archived_at, original_deleted_at, created_at, updated_at, recorded_at
+)
+SELECT
+    CASE WHEN g % 10 = 0 THEN 'signalwire' ELSE 'twilio' END,
+    'AC' || md5('account'),
+    'CA' || md5('call' || g),
+    NULL,
+    'RE' || md5('recording' || g),
+    CASE WHEN s.state = 'no_media' THEN 'absent' WHEN s.state = 'waiting' THEN 'in-progress'
+         ELSE 'completed' END,
+    2, 30 + g % 600,
+    s.at, 'DialVerb', s.state,
+    CASE WHEN s.state = 'failed' THEN 8 WHEN s.state = 'done' THEN 1 ELSE 0 END,
+    CASE WHEN s.state = 'queued' THEN s.at END,
+    CASE WHEN s.state = 'failed' THEN 'download: HTTP 404 (not found; media may not be ready yet)' END,
+    CASE WHEN s.state = 'done' THEN 'archive' END,
+    CASE WHEN s.state = 'done' THEN 'twilio/AC/' || to_char(s.at, 'YYYY/MM/DD') || '/RE' || md5('recording' || g) || '.mp3' END,
+    CASE WHEN s.state = 'done' THEN 200000 + g % 5000000 END,
+    CASE WHEN s.state = 'done' THEN md5('x' || g) || md5('y' || g) END,
+    CASE WHEN s.state = 'done' THEN 2 END,
+    CASE WHEN s.state = 'done' THEN s.at + interval '1 minute' END,
+    CASE WHEN s.state = 'done' THEN s.at + interval '1 minute' END,
+    s.at, s.at, s.at
+FROM generate_series(1, :rows) AS g,
+LATERAL (SELECT
+    timestamptz '2026-01-01' + (g * interval '25 seconds') AS at,
+    CASE WHEN g % 100 < 90 THEN 'done' WHEN g % 100 < 93 THEN 'failed'
+         WHEN g % 100 < 95 THEN 'queued' WHEN g % 100 < 98 THEN 'no_media'
+         ELSE 'waiting' END AS state
+) AS s
+"""
+
+EVENTS = """
+INSERT INTO recording_events (
+    provider, dedup_key, account_sid, recording_sid, recording_status, params, method,
+    received_at, remote_addr, request_id
+)
+SELECT r.provider, md5(r.recording_sid || st.status), r.account_sid, r.recording_sid,
+       st.status,
+       jsonb_build_object('AccountSid', r.account_sid, 'CallSid', r.call_sid,
+                          'RecordingSid', r.recording_sid, 'RecordingStatus', st.status,
+                          'RecordingDuration', r.duration_seconds::text,
+                          'RecordingChannels', '2', 'RecordingSource', 'DialVerb'),
+       'POST', r.recorded_at + st.delay, '10.0.0.1', md5(r.recording_sid || st.status)
+FROM recordings r,
+     (VALUES ('in-progress', interval '0'), ('completed', interval '1 minute'))
+       AS st(status, delay)
+"""
+
+ATTEMPTS = """
+INSERT INTO archive_attempts (
+    recording_id, number, worker_id, started_at, ended_at, outcome, bytes_moved, error
+)
+SELECT r.id, n, 'bench:1', r.recorded_at + n * interval '1 minute',
+       r.recorded_at + n * interval '1 minute' + interval '2 seconds',
+       CASE WHEN r.archive_state = 'done' THEN 'done'
+            WHEN n = r.attempts THEN 'failed' ELSE 'retry' END,
+       r.size_bytes,
+       CASE WHEN r.archive_state = 'failed' THEN 'download: HTTP 404' END
+FROM recordings r, generate_series(1, GREATEST(r.attempts, 0)) AS n
+WHERE r.attempts > 0
+"""
+
+
+def seed(database_url: str, rows: int) -> None:
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        existing = connection.execute(text("SELECT count(*) FROM recordings")).scalar_one()
+        if existing >= rows:
+            print(f"reusing {existing:,} recordings already seeded")
+            return
+        connection.execute(text("TRUNCATE recordings, recording_events, archive_attempts"))
+        for name, sql, params in (
+            ("recordings", SEED, {"rows": rows}),
+            ("callbacks", EVENTS, {}),
+            ("archive tries", ATTEMPTS, {}),
+        ):
+            started = time.perf_counter()
+            count = connection.execute(text(sql), params).rowcount
+            print(f"seeded {count:,} {name} in {time.perf_counter() - started:.0f}s", flush=True)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
+def timed(client, url: str, repeats: int) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+    times = []
+    status = 0
+    for _ in range(repeats + 2):
+        started = time.perf_counter()
+        response = client.get(url, headers={"Accept": "text/html"})
+        times.append((time.perf_counter() - started) * 1000)
+        status = response.status_code
+    times = sorted(times[2:])  # the first two warm caches
+    return statistics.median(times), times[int(len(times) * 0.95) - 1], status
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL"):
+        command_line = shlex.join([sys.executable, *sys.argv])
+        url = "postgresql://$PGUSER:$PGPASSWORD@$PGHOST:$PGPORT/$PGDATABASE"
+        sys.exit(
+            subprocess.call(["pg_virtualenv", "bash", "-c", f'DATABASE_URL="{url}" {command_line}'])
+        )
+    database_url = normalise_database_url(os.environ["DATABASE_URL"])
+    command.upgrade(alembic_config(database_url), "head")
+    seed(database_url, args.rows)
+
+    settings = make_settings(
+        database_url=database_url, admin_username="bench", admin_password="bench-password"
+    )
+    app = create_app({"settings": settings})
+    app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["admin"] = "bench"
+
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        deep = connection.execute(
+            text(
+                "SELECT recorded_at, id FROM recordings ORDER BY recorded_at DESC, id DESC "
+                "OFFSET :n LIMIT 1"
+            ),
+            {"n": int(args.rows * 0.9)},
+        ).one()
+        failed_id, failed_sid = connection.execute(
+            text("SELECT id, call_sid FROM recordings WHERE archive_state = 'failed' LIMIT 1")
+        ).one()
+    engine.dispose()
+    pages = {
+        "listing (with overview)": "/admin/",
+        "filtered: failed": "/admin/?state=failed",
+        "filtered: provider + dates": "/admin/?provider=signalwire&from=2026-03-01&to=2026-03-31",
+        "SID search (call, 10-char prefix)": f"/admin/?q={failed_sid[:10]}",
+        "deep page (90 % down)": f"/admin/?before={Position(deep[0], deep[1]).encode()}",
+        "detail page": f"/admin/recordings/{failed_id}",
+    }
+    print(f"\n{args.rows:,} recordings, {args.repeats} requests each, server-side (ms)\n")
+    print("| page | median | p95 | status |\n| --- | ---: | ---: | --- |")
+    for name, url in pages.items():
+        median, p95, status = timed(client, url, args.repeats)
+        print(f"| {name} | {median:.1f} | {p95:.1f} | {status} |", flush=True)
+    overview_times = []
+    with app.app_context():
+        sessions = app.extensions["recording_archiver"].sessions
+        for _ in range(5):
+            started = time.perf_counter()
+            with sessions() as db:
+                queries.overview(db)
+            overview_times.append((time.perf_counter() - started) * 1000)
+    print(
+        f"| overview figures, read in the background every 30 s | "
+        f"{statistics.median(overview_times):.1f} | {max(overview_times):.1f} | - |"
+    )
+    page = client.get("/admin/?state=failed").get_data(as_text=True)
+    shown = len(re.findall(r'<td class="sid"><a ', page))
+    print(f"\n(a filtered page shows {shown} rows)")
+
+
+if __name__ == "__main__":
+    main()
