@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.config import Settings
 from app.extensions import init_extensions
+from app.telemetry import configure_logging
 from app.web import init_web
 
 
@@ -98,10 +99,7 @@ def configure_app(app: Flask, settings: Settings) -> None:
     # Heroku's router (and most load balancers) terminate TLS and pass the
     # public scheme and host on; the signature is over the public URL.
     init_web(app, settings.trusted_proxies, settings.trusted_proxy_networks)
-    if not app.debug:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    configure_logging(settings.log_format, logging.DEBUG if settings.debug else logging.INFO)
 
 
 def register_extensions(app: Flask, settings: Settings, bind: Any = None) -> None:

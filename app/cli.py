@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import sys
+
 import click
 import requests
 from flask import Flask
@@ -10,7 +13,34 @@ from app.db import transaction
 from app.extensions import extensions
 from app.providers import PROVIDERS
 from app.providers.base import SendsTestCallbacks, not_configured
+from app.providers.errors import ProviderError
 from app.recordings import queue
+from app.recordings.reconcile import ARCHIVED, QUEUED, Summary, reconcile
+
+
+class Progress:
+    """One line rewritten in place on a terminal; a plain line per page otherwise."""
+
+    def __init__(self, terminal: bool) -> None:
+        self.terminal = terminal
+        self.shown = False
+
+    def page(self, summary: Summary) -> None:
+        queued = summary.outcomes[QUEUED]
+        line = (
+            f"page {summary.pages}: {summary.listed:,} listed, {queued:,} "
+            f"{'to queue' if summary.dry_run else 'queued'}, "
+            f"{summary.outcomes[ARCHIVED]:,} already archived"
+        )
+        if self.terminal:
+            click.echo(f"\r\033[K{line}", nl=False, err=True)
+            self.shown = True
+        else:
+            click.echo(line, err=True)
+
+    def done(self) -> None:
+        if self.shown:
+            click.echo("", err=True)
 
 
 def register(app: Flask) -> None:
@@ -67,3 +97,39 @@ def register(app: Flask) -> None:
         click.echo(f"POST {url}: {response.status_code} {response.text.strip()}".rstrip())
         if response.status_code >= 300:
             raise SystemExit(1)
+
+    @app.cli.command("reconcile")
+    @click.option("--provider", "provider_name", required=True, help="twilio, signalwire or telnyx")
+    @click.option("--since", required=True, type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
+    @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD (not included)")
+    @click.option("--dry-run", is_flag=True, help="say what would be done, change nothing")
+    def reconcile_command(
+        provider_name: str, since: dt.datetime, until: dt.datetime | None, dry_run: bool
+    ) -> None:
+        """List the provider's recordings created from SINCE (UTC days) and queue every
+        completed one not yet archived, exactly as its callback would have."""
+        provider = PROVIDERS.get(provider_name)
+        if provider is None:
+            raise click.BadParameter(
+                f"known providers: {', '.join(PROVIDERS)}", param_hint="--provider"
+            )
+        settings = extensions().settings
+        problem = not_configured(provider, settings)
+        api = provider.api(settings)
+        if problem is not None or api is None:
+            raise click.ClickException(problem or f"{provider.title} is not configured")
+        start = since.replace(tzinfo=dt.UTC)
+        end = until.replace(tzinfo=dt.UTC) if until else None
+        if end is not None and end <= start:
+            raise click.BadParameter("must be after --since", param_hint="--until")
+        progress = Progress(sys.stderr.isatty())
+        try:
+            summary = reconcile(
+                extensions().sessions, api, start, end, dry_run=dry_run, on_page=progress.page
+            )
+        except ProviderError as exc:
+            progress.done()
+            raise click.ClickException(f"listing failed: {exc.message}") from None
+        progress.done()
+        for line in summary.lines():
+            click.echo(line)

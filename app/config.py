@@ -126,6 +126,17 @@ class Env:
         return value
 
 
+LOG_FORMATS = ("json", "text")
+
+
+def default_log_format(env: Env) -> str:
+    """JSON on a platform (Heroku sets DYNO; systemd and log shippers read stdout
+    that is no terminal), plain text for a person at a terminal."""
+    if env.text("DYNO") or not os.isatty(2):
+        return "json"
+    return "text"
+
+
 def normalise_database_url(url: str) -> str:
     """Map Heroku-style ``postgres://`` and bare ``postgresql://`` to psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):
@@ -199,6 +210,12 @@ class Settings:
     admin_username: str | None = None
     admin_password: str | None = field(default=None, repr=False)
 
+    # Reconciliation of recent history, run by one worker every so often.
+    reconcile_every_minutes: float = 60.0
+    reconcile_lookback_hours: float = 48.0
+    metrics_token: str | None = field(default=None, repr=False)
+    log_format: str = "text"
+
     @classmethod
     def from_env(
         cls,
@@ -263,6 +280,14 @@ class Settings:
             http_read_timeout=e.number("HTTP_READ_TIMEOUT", cls.http_read_timeout, 0.1),
             admin_username=e.text("ADMIN_USERNAME"),
             admin_password=e.text("ADMIN_PASSWORD"),
+            reconcile_every_minutes=e.number(
+                "RECONCILE_EVERY_MINUTES", cls.reconcile_every_minutes, 0.01
+            ),
+            reconcile_lookback_hours=e.number(
+                "RECONCILE_LOOKBACK_HOURS", cls.reconcile_lookback_hours, 0.01
+            ),
+            metrics_token=e.text("METRICS_TOKEN"),
+            log_format=e.choice("LOG_FORMAT", LOG_FORMATS, default_log_format(e)) or "text",
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:

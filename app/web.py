@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.telemetry import REQUEST_ID
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -70,6 +72,7 @@ def bound_body_reads() -> None:
 def assign_request_id() -> None:
     given = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = given[:128] if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    REQUEST_ID.set(g.request_id)  # every log line of this request carries it
 
 
 def echo_request_id(response: Response) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import datetime as dt
 import logging
 import os
 import random
@@ -20,12 +21,16 @@ import psycopg
 import tenacity
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.archive.pipeline import Archiver
 from app.archive.retry import interruptible_sleep, log_wait
 from app.config import Settings
-from app.db import make_engine, make_session_factory
+from app.db import make_engine, make_session_factory, transaction, utcnow
+from app.providers import PROVIDERS
+from app.providers.errors import ProviderError
 from app.recordings.queue import WAKE_CHANNEL
+from app.recordings.reconcile import QUEUED, claim_scheduled_run, reconcile, record_run_end
 from app.storage import make_store
 
 log = logging.getLogger(__name__)
@@ -103,8 +108,63 @@ class IdleWait:
             self._connection = None
 
 
+class ReconcileSchedule:
+    """Recent history reconciled every ``RECONCILE_EVERY_MINUTES`` by one worker of all.
+
+    Each worker looks now and then (every few seconds at most); whichever first
+    finds the period over claims the run in the database, with one conditional
+    UPDATE, so exactly one worker runs it per period, on any number of
+    machines, on PostgreSQL and SQLite alike. A run is safe to overlap with
+    callbacks and with another run anyway (see ``app.recordings.reconcile``).
+    """
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.every = dt.timedelta(minutes=settings.reconcile_every_minutes)
+        self.look_every = min(30.0, self.every.total_seconds() / 3)
+        self.next_look = 0.0
+
+    def run_if_due(self) -> None:
+        if time.monotonic() < self.next_look:
+            return
+        self.next_look = time.monotonic() + self.look_every
+        with transaction(self.sessions) as session:
+            if not claim_scheduled_run(session, self.every, utcnow()):
+                return
+        since = utcnow() - dt.timedelta(hours=self.settings.reconcile_lookback_hours)
+        lines = []
+        for name, provider in PROVIDERS.items():
+            api = provider.api(self.settings)
+            if api is None:
+                continue
+            try:
+                summary = reconcile(self.sessions, api, since)
+            except ProviderError as exc:
+                log.warning("scheduled reconcile of %s failed: %s", name, exc.message)
+                lines.append(f"{name}: failed: {exc.message}")
+                continue
+            lines.extend(summary.lines())
+            log.info(
+                "scheduled reconcile of %s: %d listed, %d queued",
+                name,
+                summary.listed,
+                summary.outcomes[QUEUED],
+            )
+        with transaction(self.sessions) as session:
+            record_run_end(session, "\n".join(lines) or "no provider configured")
+
+
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _scheduled(schedule: ReconcileSchedule) -> Callable[[], bool]:
+    def run() -> bool:
+        schedule.run_if_due()
+        return True
+
+    return run
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -173,8 +233,12 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
         ", ".join(archiver.providers) or "none configured",
     )
     run_once = riding_out_database_outages(archiver.run_once, settings, stop)
+    reconcile_if_due = riding_out_database_outages(
+        _scheduled(ReconcileSchedule(settings, archiver.sessions)), settings, stop
+    )
     try:
         while not stop.is_set():
+            reconcile_if_due()
             if not run_once():
                 idle.wait(settings.worker_poll_seconds * random.uniform(0.5, 1.5))
     finally:

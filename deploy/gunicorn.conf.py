@@ -12,6 +12,9 @@ nothing here imports the app in the master).
 """
 
 import os
+import shutil
+import sys
+import tempfile
 
 # Heroku sets WEB_CONCURRENCY from the dyno size; two workers suit a small box.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -36,6 +39,43 @@ forwarded_allow_ips = "127.0.0.1,::1"
 
 accesslog = "-"
 errorlog = "-"
+
+
+def _log_format() -> str:
+    """As the app decides it (app.config.default_log_format), without importing the
+    app into the master before gevent patches the workers."""
+    chosen = os.environ.get("LOG_FORMAT", "").strip()
+    if chosen:
+        return chosen
+    return "json" if os.environ.get("DYNO") or not os.isatty(2) else "text"
+
+
+if _log_format() == "json":
+    # Gunicorn's own lines (start, stop, access) as one JSON object per line too.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            }
+        },
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stdout",
+            }
+        },
+        # The app gives the root logger its own handler (app.telemetry).
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        },
+    }
 # No query strings in the access log: callback URLs may carry tenant tokens.
 # The request id is the app's answer header: the sender's, or one the app made,
 # the same one its own log lines carry.
@@ -58,3 +98,32 @@ def post_worker_init(worker):  # type: ignore[no-untyped-def]
 
     for line in startup_report(load_settings()):
         worker.log.info(line)
+
+
+_made_metrics_dir: list[str] = []
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """The web workers share their counters (/metrics) through files in one folder:
+    a fresh one per start, unless the platform gave one (then emptied)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(folder, name))
+    else:
+        folder = tempfile.mkdtemp(prefix="recording-archiver-metrics-")
+        _made_metrics_dir.append(folder)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # type: ignore[no-untyped-def]
+    for folder in _made_metrics_dir:
+        shutil.rmtree(folder, ignore_errors=True)
+    sys.stdout.flush()

@@ -22,8 +22,19 @@ from sqlalchemy import Connection, Engine, text
 from app import create_app
 from app.config import normalise_database_url
 from app.db import make_engine
+from tests.fakes.compat_api import FakeCompatApi, FakeTwilioApi
 from tests.fakes.seaweed import SeaweedS3
-from tests.helpers import alembic_config, base_settings
+from tests.fakes.telnyx_api import FakeTelnyx
+from tests.helpers import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    SIGNALWIRE_PROJECT,
+    SIGNALWIRE_TOKEN,
+    TELNYX_ACCOUNT,
+    TELNYX_API_KEY,
+    alembic_config,
+    base_settings,
+)
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +96,14 @@ def live_engine(engine: Engine) -> Iterator[Engine]:
     """For tests whose writes must be seen by other connections and processes."""
     yield engine
     with engine.begin() as connection:
-        for table in ("archive_attempts", "recording_events", "recordings", "admin_login_failures"):
+        for table in (
+            "archive_attempts",
+            "recording_events",
+            "recordings",
+            "admin_login_failures",
+            "scheduled_runs",
+            "metric_totals",
+        ):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
 
 
@@ -115,3 +133,21 @@ def bucket(seaweed: SeaweedS3) -> str:
 @pytest.fixture
 def s3(seaweed: SeaweedS3) -> Any:
     return seaweed.client()
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilioApi]:
+    with FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN) as api:
+        yield api
+
+
+@pytest.fixture
+def fake_signalwire() -> Iterator[FakeCompatApi]:
+    with FakeCompatApi(SIGNALWIRE_PROJECT, SIGNALWIRE_TOKEN, path_prefix="/api/laml") as api:
+        yield api
+
+
+@pytest.fixture
+def fake_telnyx() -> Iterator[FakeTelnyx]:
+    with FakeTelnyx(TELNYX_ACCOUNT, TELNYX_API_KEY) as api:
+        yield api

@@ -21,7 +21,6 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from app.admin import CONTENT_SECURITY_POLICY, bp
-from app.admin.overview import OverviewCache
 from app.db import transaction
 from app.extensions import get_settings, session_factory
 from app.providers import PROVIDERS
@@ -29,6 +28,7 @@ from app.providers.http import origin_of
 from app.recordings import queries, queue
 from app.recordings.lifecycle import STATUS_RANK
 from app.recordings.models import ArchiveState
+from app.recordings.overview import OverviewCache
 from app.storage import ArchiveStore, StorageError, make_store
 
 STATE_LABELS = [

@@ -79,6 +79,7 @@ class HashingReader:
         self._heartbeat_every = heartbeat_every
         self._last_beat = time.monotonic()
         self.done = False
+        self.finished_at: float | None = None  # time.monotonic() at the last byte
 
     @property
     def sha256(self) -> str:
@@ -109,6 +110,7 @@ class HashingReader:
             return
         self._digests.close()
         self.done = True
+        self.finished_at = time.monotonic()
         if self.expected is not None and self.size != self.expected:
             raise RetryableError(
                 f"download ended after {self.size} of {self.expected} bytes (Content-Length)"

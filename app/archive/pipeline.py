@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import BinaryIO, TypeVar, cast
 
@@ -35,6 +36,7 @@ from app.providers.base import MediaRef, MediaStream, ProviderApi
 from app.recordings import queue
 from app.recordings.models import AttemptOutcome
 from app.storage import ArchiveStore
+from app.telemetry import recording_context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,17 +88,27 @@ class Archiver:
         claim = self.claim()
         if claim is None:
             return False
-        self.archive_recording(claim)
+        with recording_context(claim.request_id, f"{claim.provider}:{claim.recording_sid}"):
+            self.archive_recording(claim)
         return True
 
     def _end(self, claim: queue.Claim) -> queue.AttemptEnd:
         media = self._media
-        return queue.AttemptEnd(claim.attempt_id, media.received if media is not None else None)
+        return queue.AttemptEnd(
+            claim.attempt_id,
+            bytes_moved=media.received if media is not None else None,
+            archived_bytes=self._archived_bytes,
+            download_seconds=self._download_seconds,
+            upload_seconds=self._upload_seconds,
+        )
 
     def archive_recording(self, claim: queue.Claim) -> None:
         """Take a claimed recording as far as it can go, and record where it got to."""
         rid, wid = claim.id, self.worker_id
         self._media = None
+        self._archived_bytes: int | None = None
+        self._download_seconds: float | None = None
+        self._upload_seconds: float | None = None
         log.info(
             "archiving %s %s (attempt %d)", claim.provider, claim.recording_sid, claim.attempts
         )
@@ -118,11 +130,7 @@ class Archiver:
             end = self._end(claim)
             self._write(
                 lambda s: queue.close_attempt(
-                    s,
-                    end.attempt_id,
-                    AttemptOutcome.LEASE_LOST,
-                    error="another worker took the recording over",
-                    bytes_moved=end.bytes_moved,
+                    s, end, AttemptOutcome.LEASE_LOST, "another worker took the recording over"
                 )
             )
         except WorkerStopping:
@@ -186,6 +194,7 @@ class Archiver:
     def _copy_to_store(self, claim: queue.Claim) -> queue.Claim:
         """Stream the media into the store, confirm the copy, record it as archived."""
         client = self._provider(claim)
+        started = time.monotonic()
         media = self._media = client.open_media(_media_ref(claim), self.settings.recording_format)
         content_type = CONTENT_TYPES[media.fmt]
         key = build_key(self.settings, claim, media.fmt)
@@ -214,6 +223,10 @@ class Archiver:
         metadata = object_metadata(claim, media.channels, sha256)
         self.store.set_metadata(key, content_type=content_type, metadata=metadata)
         self.store.confirm(key, reader.size, sha256, reader.check)
+        assert reader.finished_at is not None
+        self._download_seconds = reader.finished_at - started
+        self._upload_seconds = time.monotonic() - reader.finished_at
+        self._archived_bytes = reader.size
         self._held(
             lambda s: queue.mark_archived(
                 s,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import extensions
-from app.recordings.models import ArchiveState
-from app.recordings.queries import counts_by_state
+from app.ops.metrics import exposition
+from app.recordings.overview import OverviewCache
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
@@ -34,19 +36,23 @@ def readyz() -> Response:
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text format, read from the database so every process agrees."""
-    lines = [
-        "# HELP recording_archiver_recordings Recordings by archive state.",
-        "# TYPE recording_archiver_recordings gauge",
-    ]
+    """Prometheus text format: the web workers' counters, and figures read from the
+    database so every process (and every worker machine) agrees."""
+    token = extensions().settings.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            response = jsonify(error="/metrics wants Authorization: Bearer <METRICS_TOKEN>")
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
     try:
-        with extensions().sessions() as session:
-            counts = counts_by_state(session)
+        sessions = extensions().sessions
+        cache = current_app.extensions.setdefault(
+            "metrics_overview", OverviewCache(sessions, fresh_seconds=10.0)
+        )
+        body = exposition(sessions, cache)
     except SQLAlchemyError as exc:
         log.warning("metrics query failed: %s", type(exc).__name__)
         return Response("database unavailable\n", status=503, mimetype="text/plain")
-    for state in ArchiveState:
-        lines.append(
-            f'recording_archiver_recordings{{state="{state.value}"}} {counts.get(state, 0)}'
-        )
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)

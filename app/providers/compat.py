@@ -379,18 +379,20 @@ class CompatApi:
     def list_recordings(
         self, since: dt.datetime, until: dt.datetime | None, page_size: int
     ) -> Iterator[list[RecordingReport]]:
-        """``GET .../Recordings.json`` by creation date, following ``next_page_uri``."""
+        """``GET .../Recordings.json`` by creation date, following ``next_page_uri``.
+
+        Twilio reads ``DateCreated>`` and ``DateCreated<`` as "on or after" and
+        "on or before" a day (GMT), so ``until`` (exclusive) asks for the day
+        before it. (twilio-python ``rest/api/v2010/account/recording``.)
+        """
         url: str | None = (
             f"{self.api_base_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings.json"
         )
-        params: dict[str, str] | None = {
-            "DateCreated>": since.date().isoformat(),
-            "PageSize": str(page_size),
-        }
-        assert params is not None
+        first = {"DateCreated>": since.date().isoformat(), "PageSize": str(page_size)}
         if until is not None:
-            params["DateCreated<"] = until.date().isoformat()
-        scheme, host, port = origin_of(self.api_base_url)
+            first["DateCreated<"] = (until - dt.timedelta(microseconds=1)).date().isoformat()
+        params: dict[str, str] | None = first
+        origin = _origin(self.api_base_url)
         while url is not None:
             try:
                 response = self.session.get(
@@ -403,17 +405,14 @@ class CompatApi:
             yield [self.listed(item) for item in page.get("recordings", [])]
             next_uri = page.get("next_page_uri")
             # The next page's URI carries its own query; it is relative to the origin.
-            url = f"{scheme}://{host}:{port}{next_uri}" if next_uri else None
+            url = f"{origin}{next_uri}" if next_uri else None
             params = None
 
     def listed(self, item: Mapping[str, Any]) -> RecordingReport:
         """A listing's entry as a report, its media URL built from its ``uri``."""
-        scheme, host, port = origin_of(self.api_base_url)
         uri = str(item.get("uri") or "")
-        media_url = f"{scheme}://{host}:{port}{re.sub(r'.json$', '', uri)}" if uri else None
+        media_url = f"{_origin(self.api_base_url)}{re.sub(r'[.]json$', '', uri)}" if uri else None
         started = item.get("start_time") or item.get("date_created")
-        channels = item.get("channels")
-        duration = item.get("duration")
         return RecordingReport(
             provider=self.name,
             account_sid=str(item.get("account_sid") or self.account_sid),
@@ -422,13 +421,33 @@ class CompatApi:
             call_sid=item.get("call_sid") or None,
             conference_sid=item.get("conference_sid") or None,
             media_url=media_url,
-            channels=int(channels) if channels not in (None, "") else None,
-            duration_seconds=int(duration) if duration not in (None, "") else None,
-            started_at=parse_rfc2822(started) if started else None,
+            channels=whole_number(item.get("channels")),
+            duration_seconds=whole_number(item.get("duration")),
+            started_at=_listed_date(started),
             source=item.get("source") or None,
             track=item.get("track") or None,
             error_code=str(item["error_code"]) if item.get("error_code") is not None else None,
         )
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def whole_number(value: Any) -> int | None:
+    """A listing's number, given as a number or a string; None when it is neither."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and len(text) <= 10 else None
+
+
+def _listed_date(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_rfc2822(str(value))
+    except ValueError:
+        return None
 
 
 class CompatProvider:

@@ -10,6 +10,7 @@ import requests
 import urllib3
 
 from app.providers.errors import ProviderError
+from app.telemetry import redact
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 USER_AGENT = "recording-archiver/0.1"
@@ -75,7 +76,8 @@ def request_failed(what: str, exc: requests.RequestException) -> ProviderError:
     """A request that got no answer: always worth another try."""
     if isinstance(exc, requests.Timeout):
         return ProviderError(f"{what} timed out: {type(exc).__name__}", retryable=True)
-    return ProviderError(f"{what} failed: {type(exc).__name__}: {exc}", retryable=True)
+    # The exception's text names the URL, presigned query string included.
+    return ProviderError(f"{what} failed: {type(exc).__name__}: {redact(str(exc))}", retryable=True)
 
 
 class ResponseStream:

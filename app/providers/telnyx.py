@@ -47,7 +47,14 @@ from nacl.signing import VerifyKey
 
 from app.config import ConfigError, Env, Settings
 from app.providers.base import IncomingCallback, MediaRef, RecordingReport
-from app.providers.compat import UUID, IdFormats, parse_callback, parse_rfc2822, uuid_from
+from app.providers.compat import (
+    UUID,
+    IdFormats,
+    parse_callback,
+    parse_rfc2822,
+    uuid_from,
+    whole_number,
+)
 from app.providers.errors import ProviderError
 from app.providers.http import (
     ResponseStream,
@@ -381,8 +388,6 @@ class TelnyxApi:
 
     def listed(self, account: str, item: Mapping[str, Any]) -> RecordingReport:
         started = item.get("start_time") or item.get("date_created")
-        channels = item.get("channels")
-        duration = item.get("duration")
         return RecordingReport(
             provider=NAME,
             account_sid=str(item.get("account_sid") or account),
@@ -391,20 +396,24 @@ class TelnyxApi:
             call_sid=item.get("call_sid") or None,
             conference_sid=item.get("conference_sid") or None,
             media_url=item.get("media_url") or None,
-            channels=int(channels) if channels not in (None, "") else None,
-            duration_seconds=int(duration) if duration not in (None, "") else None,
+            channels=whole_number(item.get("channels")),
+            duration_seconds=whole_number(item.get("duration")),
             started_at=_date(str(started)) if started else None,
             source=item.get("source") or None,
             error_code=str(item["error_code"]) if item.get("error_code") is not None else None,
         )
 
 
-def _date(value: str) -> dt.datetime:
+def _date(value: str) -> dt.datetime | None:
     """Telnyx writes dates as RFC 2822 in some answers and ISO 8601 in others."""
     try:
         return parse_rfc2822(value)
     except ValueError:
+        pass
+    try:
         return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _format_of(response: requests.Response, url: str) -> str:

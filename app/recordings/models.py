@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -210,3 +211,28 @@ class ArchiveAttempt(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     bytes_moved: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ScheduledRun(Base):
+    """A job that runs every so often in one worker (of all of them): when it runs
+    next, and how its last run went."""
+
+    __tablename__ = "scheduled_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_summary: Mapped[str | None] = mapped_column(Text)
+
+
+class MetricTotal(Base):
+    """A running total the workers add to (attempts by outcome, bytes archived,
+    histogram buckets), so /metrics on any web process reports every worker on
+    every machine, read from one small table."""
+
+    __tablename__ = "metric_totals"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    labels: Mapped[str] = mapped_column(String(255), primary_key=True)  # 'k="v",k="v"'
+    value: Mapped[float] = mapped_column(Float)

@@ -19,7 +19,14 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
-from app.recordings.models import ArchiveAttempt, ArchiveState, AttemptOutcome, Recording
+from app.recordings import stats
+from app.recordings.models import (
+    ArchiveAttempt,
+    ArchiveState,
+    AttemptOutcome,
+    Recording,
+    RecordingEvent,
+)
 
 # Idle workers on PostgreSQL LISTEN here; whoever queues work NOTIFYs.
 WAKE_CHANNEL = "recordings_queued"
@@ -54,6 +61,7 @@ class Claim:
     archived_at: dt.datetime | None
     original_deleted_at: dt.datetime | None
     attempt_id: int = 0  # this try's row in archive_attempts
+    request_id: str | None = None  # of the latest callback: the worker's log lines carry it
 
 
 def claim_next(
@@ -103,32 +111,56 @@ def claim_next(
     )
     session.add(attempt)
     session.flush()
+    request_id = session.execute(
+        select(RecordingEvent.request_id)
+        .where(
+            RecordingEvent.provider == recording.provider,
+            RecordingEvent.recording_sid == recording.recording_sid,
+        )
+        .order_by(RecordingEvent.id.desc())
+        .limit(1)
+    ).scalar()
+    own = ("attempt_id", "request_id")
     fields = {
-        name: getattr(recording, name)
-        for name in Claim.__dataclass_fields__
-        if name != "attempt_id"
+        name: getattr(recording, name) for name in Claim.__dataclass_fields__ if name not in own
     }
-    return Claim(**fields, attempt_id=attempt.id)
+    return Claim(**fields, attempt_id=attempt.id, request_id=request_id)
+
+
+@dataclass(frozen=True)
+class AttemptEnd:
+    """How the current try ended, for its row in archive_attempts and the totals."""
+
+    attempt_id: int | None = None
+    bytes_moved: int | None = None  # received from the provider in this try
+    archived_bytes: int | None = None  # the size of the copy this try confirmed
+    download_seconds: float | None = None  # request to the last byte received
+    upload_seconds: float | None = None  # last byte received to the copy confirmed
 
 
 def close_attempt(
-    session: Session,
-    attempt_id: int | None,
-    outcome: AttemptOutcome,
-    *,
-    error: str | None = None,
-    bytes_moved: int | None = None,
+    session: Session, end: AttemptEnd, outcome: AttemptOutcome, error: str | None = None
 ) -> None:
-    """Record how a try ended (nothing to do for a claim made without one)."""
-    if not attempt_id:
+    """Record how a try ended, and count it in the totals /metrics reads."""
+    increments = {(stats.ATTEMPTS, stats.labels(outcome=outcome.value)): 1.0}
+    if outcome is AttemptOutcome.DONE and end.archived_bytes is not None:
+        increments[(stats.ARCHIVED_BYTES, "")] = float(end.archived_bytes)
+    for name, seconds in (
+        (stats.DOWNLOAD_SECONDS, end.download_seconds),
+        (stats.UPLOAD_SECONDS, end.upload_seconds),
+    ):
+        if seconds is not None:
+            increments.update(stats.histogram(name, seconds))
+    stats.add(session, increments)
+    if not end.attempt_id:
         return
     session.execute(
         update(ArchiveAttempt)
         .where(
-            ArchiveAttempt.id == attempt_id,
+            ArchiveAttempt.id == end.attempt_id,
             ArchiveAttempt.outcome == AttemptOutcome.RUNNING.value,
         )
-        .values(outcome=outcome.value, ended_at=utcnow(), error=error, bytes_moved=bytes_moved)
+        .values(outcome=outcome.value, ended_at=utcnow(), error=error, bytes_moved=end.bytes_moved)
         .execution_options(synchronize_session=False)
     )
 
@@ -199,14 +231,6 @@ def mark_original_deleted(session: Session, claim_id: int, worker_id: str) -> bo
     return _update_held(session, claim_id, worker_id, original_deleted_at=utcnow())
 
 
-@dataclass(frozen=True)
-class AttemptEnd:
-    """How the current try ended, for its row in archive_attempts."""
-
-    attempt_id: int | None = None
-    bytes_moved: int | None = None
-
-
 def _let_go(
     session: Session,
     claim_id: int,
@@ -230,7 +254,7 @@ def _let_go(
     )
     if held:
         end, outcome, error = attempt
-        close_attempt(session, end.attempt_id, outcome, error=error, bytes_moved=end.bytes_moved)
+        close_attempt(session, end, outcome, error)
     return held
 
 

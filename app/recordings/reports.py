@@ -140,6 +140,35 @@ def store_event(
     return event_id is not None
 
 
+def _row(report: RecordingReport, now: dt.datetime) -> dict[str, Any]:
+    state = archive_state_for(report.status)
+    return {
+        "provider": report.provider,
+        "account_sid": report.account_sid,
+        "recording_sid": report.recording_sid,
+        "provider_status": report.status,
+        **{name: getattr(report, name) for name in _MERGED_COLUMNS},
+        "archive_state": state,
+        "attempts": 0,
+        "next_attempt_at": now if state is ArchiveState.QUEUED else None,
+        "created_at": now,
+        "updated_at": now,
+        "recorded_at": report.started_at or now,
+    }
+
+
+def record_reports(session: Session, reports: list[RecordingReport], now: dt.datetime) -> None:
+    """``record_report`` for many recordings at once (one batched statement)."""
+    if not reports:
+        return
+    connection = session.connection()
+    connection.execute(
+        _statements(connection.dialect.name).upsert_recording, [_row(r, now) for r in reports]
+    )
+    if any(archive_state_for(r.status) is ArchiveState.QUEUED for r in reports):
+        notify_workers(session)
+
+
 def record_report(session: Session, report: RecordingReport, now: dt.datetime) -> None:
     """Create the recording, or move it forward: what the provider says, as of ``now``.
 
@@ -147,24 +176,9 @@ def record_report(session: Session, report: RecordingReport, now: dt.datetime) -
     a ``completed`` queues a waiting recording and wakes idle workers.
     """
     connection = session.connection()
-    state = archive_state_for(report.status)
-    connection.execute(
-        _statements(connection.dialect.name).upsert_recording,
-        {
-            "provider": report.provider,
-            "account_sid": report.account_sid,
-            "recording_sid": report.recording_sid,
-            "provider_status": report.status,
-            **{name: getattr(report, name) for name in _MERGED_COLUMNS},
-            "archive_state": state,
-            "attempts": 0,
-            "next_attempt_at": now if state is ArchiveState.QUEUED else None,
-            "created_at": now,
-            "updated_at": now,
-            "recorded_at": report.started_at or now,
-        },
-    )
-    if state is ArchiveState.QUEUED:
+    row = _row(report, now)
+    connection.execute(_statements(connection.dialect.name).upsert_recording, row)
+    if row["archive_state"] is ArchiveState.QUEUED:
         # Delivered on commit; idle workers wake at once instead of at their next poll.
         notify_workers(session)
 

@@ -18,7 +18,9 @@ from app.db import transaction
 from app.extensions import get_settings, session_factory
 from app.providers.base import IncomingCallback, Provider, not_configured
 from app.providers.errors import CallbackError
+from app.recordings.lifecycle import STATUS_RANK
 from app.recordings.reports import CallbackEvent, record_callback
+from app.telemetry import SIGNATURE_REFUSALS
 from app.webhooks.public_url import requested_url
 
 log = logging.getLogger(__name__)
@@ -93,10 +95,13 @@ def receive_recording_status(provider: Provider) -> Response:
     settings = get_settings()
     callback = incoming_callback()
 
+    status = callback.params.get("RecordingStatus", "")
+    g.callback_status = status if status in STATUS_RANK else "other"
     problem = not_configured(provider, settings)
     if problem is None:
         problem = provider.verify(settings, callback)
         if problem is not None:
+            SIGNATURE_REFUSALS.labels(provider.name).inc()
             log.warning("refused %s callback to %s: %s", provider.name, request.path, problem)
     if problem is not None:
         return refuse(403, problem)

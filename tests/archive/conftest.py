@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,36 +12,11 @@ from app.archive.pipeline import Archiver
 from app.config import Settings
 from app.db import make_session_factory
 from app.storage import make_store
-from tests.fakes.compat_api import FakeCompatApi, FakeTwilioApi
+from tests.fakes.compat_api import FakeTwilioApi
 from tests.fakes.seaweed import SeaweedS3
-from tests.fakes.telnyx_api import FakeTelnyx
 from tests.helpers import (
-    ACCOUNT_SID,
-    AUTH_TOKEN,
-    SIGNALWIRE_PROJECT,
-    SIGNALWIRE_TOKEN,
-    TELNYX_ACCOUNT,
-    TELNYX_API_KEY,
     base_settings,
 )
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilioApi]:
-    with FakeTwilioApi(ACCOUNT_SID, AUTH_TOKEN) as api:
-        yield api
-
-
-@pytest.fixture
-def fake_signalwire() -> Iterator[FakeCompatApi]:
-    with FakeCompatApi(SIGNALWIRE_PROJECT, SIGNALWIRE_TOKEN, path_prefix="/api/laml") as api:
-        yield api
-
-
-@pytest.fixture
-def fake_telnyx() -> Iterator[FakeTelnyx]:
-    with FakeTelnyx(TELNYX_ACCOUNT, TELNYX_API_KEY) as api:
-        yield api
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -150,7 +152,7 @@ def test_a_worker_killed_mid_download_is_taken_over_after_its_lease(
         sid, mono=body, stall_after=1_000_000, stall_seconds=60, faults_times=1
     )
     downloading = threading.Event()
-    fake_twilio.on_request = lambda r: downloading.set() if r.method == "GET" else None
+    fake_twilio.on_request = lambda r: downloading.set() if r.kind == "media" else None
     queue_recording(sessions, fake_twilio, sid, channels=1)
 
     first = workers.start(ARCHIVE_LEASE_SECONDS="5", HTTP_READ_TIMEOUT="60")
@@ -172,7 +174,7 @@ def test_sigterm_gives_the_recording_back_and_exits_cleanly(workers, fake_twilio
     body = Body(size=2_000_000, seed=31)
     fake_twilio.add_recording(sid, mono=body, stall_after=500_000, stall_seconds=60)
     downloading = threading.Event()
-    fake_twilio.on_request = lambda r: downloading.set() if r.method == "GET" else None
+    fake_twilio.on_request = lambda r: downloading.set() if r.kind == "media" else None
     queue_recording(sessions, fake_twilio, sid, channels=1)
 
     worker = workers.start(HTTP_READ_TIMEOUT="2")
@@ -338,3 +340,168 @@ def test_three_providers_side_by_side_in_one_deployment(
     for secret in (SIGNALWIRE_TOKEN, SIGNALWIRE_SIGNING_KEY, TELNYX_API_KEY):
         assert secret not in web.log()
         assert secret not in workers.started[0].log()
+
+
+def test_a_recording_whose_callback_never_came_is_archived_by_the_schedule_alone(
+    workers, fake_twilio, s3, bucket, sessions
+):
+    """Two workers; the hourly reconciliation runs at once in exactly one of them,
+    finds the recording at the provider, and the archive follows."""
+    sid = recording_sid(77)
+    body = Body(size=250_000, seed=77)
+    fake_twilio.add_recording(sid, mono=body, call_sid="CA" + "7" * 32)
+    first = workers.start(RECONCILE_EVERY_MINUTES="60")
+    second = workers.start(RECONCILE_EVERY_MINUTES="60")
+    wait_for(lambda: all_in_state(sessions, ArchiveState.DONE, 1), 60, "the scheduled archive")
+    assert_each_archived_once(fake_twilio, s3, bucket, sessions, {sid: body})
+    runs = [r for r in fake_twilio.requests if r.path.endswith("/Recordings.json")]
+    assert len(runs) == 1, runs
+    logs = first.log() + second.log()
+    assert logs.count("scheduled reconcile of twilio") == 1
+
+
+def test_metrics_are_exact_across_two_web_workers_and_every_log_line_is_clean_json(
+    worker_env, workers, fake_twilio, fake_telnyx, sessions, tmp_path
+):
+    """A known sequence of callbacks and archives through two gunicorn workers and a
+    worker: /metrics adds up exactly, every line of output is JSON, the callback's
+    request id reaches the worker's lines, and no secret appears anywhere."""
+    signer = TelnyxSigner()
+    closed = free_port()  # a storage host that refuses connections
+    secret_signature = "presigned0secret0signature"
+    env = {
+        **worker_env,
+        "LOG_FORMAT": "json",
+        "WEB_CONCURRENCY": "2",
+        "METRICS_TOKEN": "metrics-secret-token",
+        "TELNYX_API_BASE_URL": fake_telnyx.api_base_url,
+        "TELNYX_API_KEY": TELNYX_API_KEY,
+        "TELNYX_PUBLIC_KEY": signer.public_key,
+        "TELNYX_MEDIA_HOSTS": f"{fake_telnyx.storage_origin},http://127.0.0.1:{closed}",
+        "ARCHIVE_MAX_ATTEMPTS": "2",
+    }
+    good, refused = recording_sid(61), recording_sid(62)
+    body = Body(size=200_000, seed=61)
+    fake_twilio.add_recording(good, mono=body)
+    fake_twilio.add_recording(refused, mono=body, fail_statuses=[403])
+    telnyx_sid = uuid_n(63, "r")
+    port = free_port()
+    web = Process("web", {**env, "PORT": str(port)}, tmp_path / "web.log")
+    workers.env = env
+    signatures: list[str] = []
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}", web)
+        worker = workers.start()
+        url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+
+        def send(params: dict[str, str], signature: str | None = None) -> requests.Response:
+            signature = signature or sign(url, params)
+            signatures.append(signature)
+            with requests.Session() as fresh:  # a new connection: either web worker
+                return fresh.post(
+                    url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10
+                )
+
+        def completed(sid: str) -> dict[str, str]:
+            return recording_params(
+                "completed",
+                sid=sid,
+                RecordingUrl=fake_twilio.recording_url(sid),
+                RecordingChannels="1",
+            )
+
+        answers = [
+            send(recording_params("in-progress", sid=good)),
+            send(completed(good)),
+            send(completed(good)),  # a repeat
+            send(completed(refused)),
+            send(completed(good), "AAAAbadsignature="),
+            send(completed(refused), "BBBBbadsignature="),
+            send(completed(good) | {"RecordingDuration": "forty"}),
+        ]
+        assert [a.status_code for a in answers] == [204, 204, 204, 204, 403, 403, 400]
+        request_id = answers[1].headers["X-Request-Id"]
+        form = urlencode(
+            telnyx_params(
+                sid=telnyx_sid,
+                media_url=f"http://127.0.0.1:{closed}/b/k.mp3?X-Amz-Signature={secret_signature}",
+            )
+        ).encode()
+        telnyx_headers = signer.headers(form)
+        signatures.append(telnyx_headers["telnyx-signature-ed25519"])
+        assert (
+            requests.post(
+                f"http://127.0.0.1:{port}/webhooks/telnyx/recording-status",
+                data=form,
+                headers={**telnyx_headers, "Content-Type": "application/x-www-form-urlencoded"},
+                timeout=10,
+            ).status_code
+            == 204
+        )
+
+        def settled() -> bool:
+            with sessions() as session:
+                found = dict(
+                    session.execute(select(Recording.recording_sid, Recording.archive_state)).all()
+                )
+            return (
+                found.get(good) is ArchiveState.DONE
+                and found.get(refused) is ArchiveState.FAILED
+                and (found.get(telnyx_sid) is ArchiveState.FAILED)
+            )
+
+        wait_for(settled, 60, "the archives to settle")
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        assert requests.get(metrics_url, timeout=10).status_code == 401
+        scraped = requests.get(
+            metrics_url, headers={"Authorization": "Bearer metrics-secret-token"}, timeout=10
+        )
+        assert scraped.status_code == 200
+    finally:
+        web.stop()
+        workers.stop_all()
+
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    callbacks = "recording_archiver_callbacks_total"
+    assert value(callbacks, provider="twilio", status="completed", code="204") == 3
+    assert value(callbacks, provider="twilio", status="in-progress", code="204") == 1
+    assert value(callbacks, provider="twilio", status="completed", code="403") == 2
+    assert value(callbacks, provider="twilio", status="completed", code="400") == 1
+    assert value(callbacks, provider="telnyx", status="completed", code="204") == 1
+    assert value("recording_archiver_signature_refusals_total", provider="twilio") == 2
+    assert value("recording_archiver_recordings", state="done") == 1
+    assert value("recording_archiver_recordings", state="failed") == 2
+    attempts = "recording_archiver_archive_attempts_total"
+    assert value(attempts, outcome="done") == 1
+    assert value(attempts, outcome="failed") == 2  # the refused token; telnyx's second try
+    assert value(attempts, outcome="retry") == 1  # telnyx's first try
+    assert value("recording_archiver_archived_bytes_total") == body.size
+    assert value("recording_archiver_download_seconds_count") == 1
+    assert value("recording_archiver_download_seconds_bucket", le="+Inf") == 1
+    assert value("recording_archiver_oldest_queued_age_seconds") == 0
+
+    output = web.log() + worker.log()
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) > 20
+    parsed = []
+    for line in lines:
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"not JSON: {line!r}")
+    archived = [p for p in parsed if "archived twilio" in p.get("message", "")]
+    assert archived and archived[0]["request_id"] == request_id
+    for secret in (AUTH_TOKEN, "metrics-secret-token", secret_signature, *signatures):
+        assert secret not in output, secret
+    with sessions() as session:
+        errors = session.execute(select(Recording.last_error)).scalars().all()
+    assert all(secret_signature not in (e or "") for e in errors)
+    assert any("[redacted]" in (e or "") for e in errors)

@@ -38,6 +38,8 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import datetime as dt
+import email.utils
 import functools
 import hashlib
 import hmac
@@ -204,6 +206,11 @@ class _Recording:
     faults_left: int
     delete_statuses: list[int]
     deleted: bool = False
+    # What the listing says about it.
+    status: str = "completed"
+    date_created: dt.datetime | None = None
+    call_sid: str | None = None
+    duration: int = 42
 
 
 @dataclass
@@ -311,6 +318,9 @@ class FakeCompatApi:
         self.auth_token = auth_token
         self.path_prefix = path_prefix.rstrip("/")
         self._route = _route(self.path_prefix)
+        self._list_path = f"{self.path_prefix}/{API_VERSION}/Accounts/{account_sid}/Recordings.json"
+        # Seconds each listing page takes to answer (a provider far away).
+        self.list_delay = 0.0
         self.on_request: Callable[[RecordedRequest], None] | None = None
         self.hook_errors: list[BaseException] = []
         self._lock = threading.Lock()
@@ -404,8 +414,15 @@ class FakeCompatApi:
         break_after: int | None = None,
         faults_times: int = 1,
         delete_statuses: Sequence[int] = (),
+        status: str = "completed",
+        date_created: dt.datetime | None = None,
+        call_sid: str | None = None,
+        duration: int = 42,
     ) -> None:
         """Serve a recording (replacing any with the same SID).
+
+        ``status``, ``date_created`` (default: now), ``call_sid`` and ``duration``
+        are what the listing (``GET .../Recordings.json``) says about it.
 
         Media GETs answer, in this order: ``not_ready`` 404s, then one answer per
         ``fail_statuses`` entry (429s carry ``Retry-After: retry_after`` if given),
@@ -430,6 +447,10 @@ class FakeCompatApi:
             break_after=break_after,
             faults_left=faults_times if stall_after is not None or break_after is not None else 0,
             delete_statuses=list(delete_statuses),
+            status=status,
+            date_created=(date_created or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
+            call_sid=call_sid,
+            duration=duration,
         )
         with self._lock:
             self._recordings[recording_sid] = recording
@@ -502,6 +523,8 @@ class FakeCompatApi:
         match = self._route.match(split.path)
         method = handler.command
         kind = "other"
+        if split.path == self._list_path and method == "GET":
+            kind = "list"
         if match:
             ext = match["ext"]
             if method in ("GET", "HEAD") and ext in _MEDIA_TYPES:
@@ -540,6 +563,12 @@ class FakeCompatApi:
             self._send_simple(handler, record, answer)
 
     def _decide(self, record: RecordedRequest, match: re.Match[str] | None) -> _Answer:
+        if record.kind == "list":
+            if not record.auth_ok:
+                return twilio_error(401, "Authenticate")
+            if self.list_delay:
+                time.sleep(self.list_delay)
+            return self._list_page(record.query)
         if match is None:
             return twilio_error(404, f"The requested resource {record.path} was not found")
         if not record.auth_ok:
@@ -599,14 +628,78 @@ class FakeCompatApi:
     def _metadata(self, recording: _Recording) -> dict[str, Any]:
         path = f"{self.path_prefix}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording.sid}"
         dual = recording.dual is not None and not recording.dual_unsupported
+        created = recording.date_created or dt.datetime.now(dt.UTC)
         return {
             "sid": recording.sid,
             "account_sid": self.account_sid,
-            "status": "completed",
+            "call_sid": recording.call_sid,
+            "conference_sid": None,
+            "status": recording.status,
             "channels": 2 if dual else 1,
+            "duration": str(recording.duration),
+            "date_created": email.utils.format_datetime(created),
+            "start_time": email.utils.format_datetime(created),
+            "source": "DialVerb",
+            "error_code": None,
             "uri": f"{path}.json",
             "media_url": f"{self.origin}{path}",
         }
+
+    def _list_page(self, query: dict[str, str]) -> _Answer:
+        """Newest first; ``DateCreated>``/``<`` (on or after / on or before a day, as
+        Twilio reads them), ``PageSize``, and a ``PageToken`` cursor (the last SID)."""
+        try:
+            size = min(1000, max(1, int(query.get("PageSize", "50"))))
+            after = (
+                dt.date.fromisoformat(query["DateCreated>"]) if "DateCreated>" in query else None
+            )
+            before = (
+                dt.date.fromisoformat(query["DateCreated<"]) if "DateCreated<" in query else None
+            )
+        except ValueError:
+            return twilio_error(400, "Invalid PageSize or DateCreated")
+        with self._lock:
+            rows = [r for r in self._recordings.values() if not r.deleted]
+        rows.sort(
+            key=lambda r: (r.date_created or dt.datetime.min.replace(tzinfo=dt.UTC), r.sid),
+            reverse=True,
+        )
+        rows = [
+            r
+            for r in rows
+            if r.date_created is not None
+            and (after is None or r.date_created.date() >= after)
+            and (before is None or r.date_created.date() <= before)
+        ]
+        token = query.get("PageToken")
+        if token:
+            sids = [r.sid for r in rows]
+            start = sids.index(token[2:]) + 1 if token[2:] in sids else len(rows)
+        else:
+            start = 0
+        page = rows[start : start + size]
+        more = start + size < len(rows)
+        base = self._list_path
+        common = f"PageSize={size}" + "".join(
+            f"&{k}={v}" for k, v in query.items() if k.startswith("DateCreated")
+        )
+        number = int(query.get("Page", "0"))
+        return _Answer(
+            status=200,
+            json_body={
+                "recordings": [self._metadata(r) for r in page],
+                "page": number,
+                "page_size": size,
+                "uri": f"{base}?{common}",
+                "first_page_uri": f"{base}?{common}&Page=0",
+                "next_page_uri": (
+                    f"{base}?{common}&Page={number + 1}&PageToken=PA{page[-1].sid}"
+                    if more and page
+                    else None
+                ),
+                "previous_page_uri": None,
+            },
+        )
 
     def _send_simple(self, handler: _Handler, record: RecordedRequest, answer: _Answer) -> None:
         body = b""

@@ -1,0 +1,245 @@
+"""Reconciliation: find at the provider every recording the callbacks did not bring.
+
+Providers do not promise their status callbacks (SignalWire's are never
+retried; Twilio's are lost while the service is down), and a new user has
+months of recordings already at the provider. This walks the provider's list
+of recordings page by page and records each one exactly as its callback
+would have: a completed recording the database does not know (or knows only
+as waiting) is queued; an absent or failed one is recorded as having no
+media; one still processing is left for a later run. Everything else is left
+as it is, so a second run, or two runs at once, or a run racing callbacks,
+changes nothing more: the writes are the same race-free upserts the webhook
+uses, and a recording already queued, archived or failed is never touched.
+
+Pages are fetched on a thread of their own while the previous page is being
+written, one transaction per page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue as queues
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import transaction, utcnow
+from app.providers.base import ProviderApi, RecordingReport, RecordingStatus
+from app.providers.errors import ProviderError
+from app.recordings.models import ArchiveState, Recording, ScheduledRun
+from app.recordings.reports import record_reports
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 1000  # the most Twilio and SignalWire give per page
+STILL_MAKING = {"in-progress", "processing", "paused", "stopped", "queued", "resumed"}
+NO_MEDIA = {RecordingStatus.ABSENT, RecordingStatus.FAILED}
+RECONCILE_JOB = "reconcile"
+
+# What became of each listed recording.
+QUEUED = "queued"
+NO_MEDIA_RECORDED = "recorded as having no media"
+ARCHIVED = "already archived"
+KNOWN = "already queued, running, failed or without media"
+STILL_PROCESSING = "still processing at the provider (left for a later run)"
+SKIPPED = "skipped (deleted at the provider, or an unknown status)"
+MALFORMED = "skipped (malformed in the provider's listing)"
+OUTCOMES = (QUEUED, NO_MEDIA_RECORDED, ARCHIVED, KNOWN, STILL_PROCESSING, SKIPPED, MALFORMED)
+
+
+@dataclass
+class Summary:
+    provider: str
+    dry_run: bool = False
+    listed: int = 0
+    pages: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    seconds: float = 0.0
+    waiting_seconds: float = 0.0  # waiting for the provider's next page
+
+    def add(self, other: dict[str, int]) -> None:
+        for name, count in other.items():
+            self.outcomes[name] += count
+
+    def lines(self) -> list[str]:
+        verb = "would be " if self.dry_run else ""
+        rate = self.listed / self.seconds if self.seconds else 0.0
+        waiting = 100 * self.waiting_seconds / self.seconds if self.seconds else 0.0
+        lines = [f"{self.provider}: {self.listed:,} recordings listed in {self.pages} page(s)"]
+        for name in OUTCOMES:
+            shown = f"{verb}{name}" if name in (QUEUED, NO_MEDIA_RECORDED) else name
+            lines.append(f"  {self.outcomes[name]:>9,}  {shown}")
+        lines.append(
+            f"  {self.seconds:.1f}s, {rate:,.0f} recordings/s, "
+            f"{waiting:.0f}% of it waiting for the provider"
+        )
+        return lines
+
+
+def _sane(report: RecordingReport) -> bool:
+    """What our columns take (a listing is the provider's to write, not ours to trust)."""
+    limits = (
+        (report.recording_sid, 64),
+        (report.account_sid, 64),
+        (report.call_sid, 128),
+        (report.conference_sid, 64),
+        (report.status, 32),
+        (report.source, 64),
+        (report.track, 32),
+        (report.error_code, 32),
+    )
+    if not report.recording_sid or not report.account_sid:
+        return False
+    for value, longest in limits:
+        if value is not None and (len(value) > longest or "\x00" in value):
+            return False
+    return report.media_url is None or "\x00" not in report.media_url
+
+
+def _decide(report: RecordingReport, known: ArchiveState | None) -> str:
+    if not _sane(report):
+        return MALFORMED
+    if report.status in STILL_MAKING:
+        return STILL_PROCESSING
+    if report.status not in (RecordingStatus.COMPLETED, *NO_MEDIA):
+        return SKIPPED
+    if known is ArchiveState.DONE:
+        return ARCHIVED
+    if known not in (None, ArchiveState.WAITING):
+        return KNOWN
+    if report.status == RecordingStatus.COMPLETED:
+        return QUEUED if report.media_url else MALFORMED
+    return NO_MEDIA_RECORDED
+
+
+def reconcile_page(
+    session: Session, provider: str, reports: list[RecordingReport], *, dry_run: bool
+) -> dict[str, int]:
+    """Record one page of the listing; what became of each recording."""
+    sids = [r.recording_sid for r in reports if r.recording_sid]
+    known = dict(
+        session.execute(
+            select(Recording.recording_sid, Recording.archive_state).where(
+                Recording.provider == provider, Recording.recording_sid.in_(sids)
+            )
+        ).all()
+    )
+    outcomes = dict.fromkeys(OUTCOMES, 0)
+    writes = []
+    for report in reports:
+        outcome = _decide(report, known.get(report.recording_sid))
+        outcomes[outcome] += 1
+        if outcome in (QUEUED, NO_MEDIA_RECORDED):
+            writes.append(report)
+    if not dry_run:
+        record_reports(session, writes, utcnow())
+    return outcomes
+
+
+def _prefetched(pages: Iterator[list[RecordingReport]], ahead: int = 2) -> Iterator[Any]:
+    """The provider's pages, fetched on a thread up to ``ahead`` pages early."""
+    box: queues.Queue[Any] = queues.Queue(maxsize=ahead)
+    stop = threading.Event()
+    done = object()
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        box.put(page, timeout=0.5)
+                        break
+                    except queues.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, who raises it
+            box.put(exc)
+
+    thread = threading.Thread(target=fetch, name="reconcile-pages", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def reconcile(
+    sessions: sessionmaker[Session],
+    api: ProviderApi,
+    since: dt.datetime,
+    until: dt.datetime | None = None,
+    *,
+    dry_run: bool = False,
+    page_size: int = PAGE_SIZE,
+    on_page: Callable[[Summary], None] | None = None,
+) -> Summary:
+    """List ``api``'s recordings created in ``[since, until)`` and record what the
+    callbacks missed. Raises ProviderError when the listing fails."""
+    summary = Summary(api.name, dry_run)
+    started = time.perf_counter()
+    pages = _prefetched(api.list_recordings(since, until, page_size))
+    while True:
+        waited = time.perf_counter()
+        try:
+            page = next(pages)
+        except StopIteration:
+            break
+        summary.waiting_seconds += time.perf_counter() - waited
+        with transaction(sessions) as session:
+            outcomes = reconcile_page(session, api.name, page, dry_run=dry_run)
+        summary.pages += 1
+        summary.listed += len(page)
+        summary.add(outcomes)
+        summary.seconds = time.perf_counter() - started
+        if on_page is not None:
+            on_page(summary)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def claim_scheduled_run(
+    session: Session, every: dt.timedelta, now: dt.datetime, job: str = RECONCILE_JOB
+) -> bool:
+    """Whether this process runs ``job`` now: exactly one caller wins each period,
+    across every worker on every machine (one conditional UPDATE decides)."""
+    table: Table = ScheduledRun.__table__  # type: ignore[assignment]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(table)
+        .values(name=job, next_run_at=now)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    claimed = session.execute(
+        update(ScheduledRun)
+        .where(ScheduledRun.name == job, ScheduledRun.next_run_at <= now)
+        .values(next_run_at=now + every, last_started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+def record_run_end(session: Session, summary_text: str, job: str = RECONCILE_JOB) -> None:
+    session.execute(
+        update(ScheduledRun)
+        .where(ScheduledRun.name == job)
+        .values(last_finished_at=utcnow(), last_summary=summary_text)
+        .execution_options(synchronize_session=False)
+    )
+
+
+__all__ = ["ProviderError", "Summary", "claim_scheduled_run", "reconcile"]
