@@ -99,7 +99,10 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No ping before each use: it costs a round trip on every request. A
+    # connection the server dropped (a restart) fails its request with a 503,
+    # which providers retry, and SQLAlchemy then discards the whole pool.
+    kwargs.setdefault("pool_pre_ping", False)
     # A web worker serves many requests at once (gevent); connections opened
     # beyond the pool and closed again cost more than waiting a moment for one.
     kwargs.setdefault("pool_size", 8)

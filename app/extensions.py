@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import Flask, current_app
@@ -9,7 +11,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import make_engine, make_session_factory
+from app.db import make_engine, make_session_factory, transaction
 
 KEY = "recording_archiver"
 
@@ -18,6 +20,23 @@ KEY = "recording_archiver"
 class Extensions:
     settings: Settings
     sessions: sessionmaker[Session]
+    # PostgreSQL: connections in autocommit, for work done in one statement.
+    autocommit: Engine | None = None
+
+    @contextmanager
+    def one_statement(self) -> Iterator[Connection]:
+        """A connection for work that is a single, self-contained statement.
+
+        On PostgreSQL it runs in autocommit (the statement is atomic by itself,
+        and BEGIN and COMMIT would cost two more round trips); elsewhere, and
+        under a test's open transaction, in a transaction of its own.
+        """
+        if self.autocommit is not None:
+            with self.autocommit.connect() as connection:
+                yield connection
+            return
+        with transaction(self.sessions) as session:
+            yield session.connection()
 
 
 def init_extensions(
@@ -32,9 +51,16 @@ def init_extensions(
         sessions = sessionmaker(
             bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
+        autocommit = None
     else:
-        sessions = make_session_factory(bind or make_engine(settings.database_url))
-    ext = Extensions(settings=settings, sessions=sessions)
+        engine = bind or make_engine(settings.database_url)
+        sessions = make_session_factory(engine)
+        autocommit = (
+            make_engine(settings.database_url, isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else None
+        )
+    ext = Extensions(settings=settings, sessions=sessions, autocommit=autocommit)
     app.extensions[KEY] = ext
     return ext
 

@@ -10,7 +10,8 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.telemetry import REQUEST_ID
@@ -81,7 +82,21 @@ def echo_request_id(response: Response) -> Response:
     return response
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """Sessions only where there is someone to remember: the admin console.
+
+    A provider's callback (or a scrape) never carries the cookie; unpacking
+    and signing a session for each one costs the webhook for nothing.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith("/admin"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_web(app: Flask, hops: int, networks: Iterable[Network]) -> None:
+    app.session_interface = ConsoleSessions()
     if hops:
         app.wsgi_app = TrustedProxies(app.wsgi_app, hops, networks)  # type: ignore[method-assign]
     app.before_request(bound_body_reads)

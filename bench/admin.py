@@ -1,9 +1,8 @@
 """The admin console at a million recordings: each page timed server-side.
 
-    .venv/bin/python bench/admin.py [--rows 1000000] [--repeats 20]
+``python -m bench admin [--rows 1000000]``
 
-Starts a throwaway PostgreSQL with ``pg_virtualenv`` unless ``DATABASE_URL``
-is set, migrates it, seeds ``--rows`` recordings (with two callbacks and one
+Migrates the database, seeds ``--rows`` recordings (with two callbacks and one
 archive try each, more for the failed ones) in SQL, analyses the tables, and
 then times, inside the app (Flask's test client: routing, queries and
 templates, no network), the listing, a filtered listing (failed), a SID
@@ -13,28 +12,19 @@ median and 95th percentile of each and the query plans' index use.
 
 from __future__ import annotations
 
-import argparse
-import os
-import re
-import shlex
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from alembic import command
+from sqlalchemy import text
 
-from alembic import command  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-
-from app import create_app  # noqa: E402
-from app.config import normalise_database_url  # noqa: E402
-from app.db import make_engine  # noqa: E402
-from app.recordings import queries  # noqa: E402
-from app.recordings.queries import Position  # noqa: E402
-from tests.helpers import alembic_config, make_settings  # noqa: E402
+from app import create_app
+from app.config import normalise_database_url
+from app.db import make_engine
+from app.recordings import queries
+from app.recordings.queries import Position
+from tests.helpers import alembic_config, make_settings
 
 SEED = """
 INSERT INTO recordings (
@@ -138,21 +128,10 @@ def timed(client, url: str, repeats: int) -> tuple[float, float, int]:  # type: 
     return statistics.median(times), times[int(len(times) * 0.95) - 1], status
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL"):
-        command_line = shlex.join([sys.executable, *sys.argv])
-        url = "postgresql://$PGUSER:$PGPASSWORD@$PGHOST:$PGPORT/$PGDATABASE"
-        sys.exit(
-            subprocess.call(["pg_virtualenv", "bash", "-c", f'DATABASE_URL="{url}" {command_line}'])
-        )
-    database_url = normalise_database_url(os.environ["DATABASE_URL"])
+def run(database_url: str, rows: int, repeats: int = 20) -> dict[str, Any]:
+    database_url = normalise_database_url(database_url)
     command.upgrade(alembic_config(database_url), "head")
-    seed(database_url, args.rows)
-
+    seed(database_url, rows)
     settings = make_settings(
         database_url=database_url, admin_username="bench", admin_password="bench-password"
     )
@@ -161,7 +140,6 @@ def main() -> None:
     client = app.test_client()
     with client.session_transaction() as session:
         session["admin"] = "bench"
-
     engine = make_engine(database_url)
     with engine.connect() as connection:
         deep = connection.execute(
@@ -169,7 +147,7 @@ def main() -> None:
                 "SELECT recorded_at, id FROM recordings ORDER BY recorded_at DESC, id DESC "
                 "OFFSET :n LIMIT 1"
             ),
-            {"n": int(args.rows * 0.9)},
+            {"n": int(rows * 0.9)},
         ).one()
         failed_id, failed_sid = connection.execute(
             text("SELECT id, call_sid FROM recordings WHERE archive_state = 'failed' LIMIT 1")
@@ -183,11 +161,12 @@ def main() -> None:
         "deep page (90 % down)": f"/admin/?before={Position(deep[0], deep[1]).encode()}",
         "detail page": f"/admin/recordings/{failed_id}",
     }
-    print(f"\n{args.rows:,} recordings, {args.repeats} requests each, server-side (ms)\n")
-    print("| page | median | p95 | status |\n| --- | ---: | ---: | --- |")
+    timings: dict[str, dict[str, float]] = {}
     for name, url in pages.items():
-        median, p95, status = timed(client, url, args.repeats)
-        print(f"| {name} | {median:.1f} | {p95:.1f} | {status} |", flush=True)
+        median, p95, status = timed(client, url, repeats)
+        assert status == 200, (name, status)
+        timings[name] = {"median_ms": median, "p95_ms": p95}
+        print(f"  {name}: {timings[name]}", flush=True)
     overview_times = []
     with app.app_context():
         sessions = app.extensions["recording_archiver"].sessions
@@ -196,14 +175,21 @@ def main() -> None:
             with sessions() as db:
                 queries.overview(db)
             overview_times.append((time.perf_counter() - started) * 1000)
-    print(
-        f"| overview figures, read in the background every 30 s | "
-        f"{statistics.median(overview_times):.1f} | {max(overview_times):.1f} | - |"
-    )
-    page = client.get("/admin/?state=failed").get_data(as_text=True)
-    shown = len(re.findall(r'<td class="sid"><a ', page))
-    print(f"\n(a filtered page shows {shown} rows)")
+    timings["overview figures, read in the background every 30 s"] = {
+        "median_ms": statistics.median(overview_times),
+        "p95_ms": max(overview_times),
+    }
+    return {"rows": rows, "repeats": repeats, "pages": timings}
 
 
-if __name__ == "__main__":
-    main()
+def table(result: dict[str, Any]) -> str:
+    lines = [
+        f"{result['rows']:,} recordings (2 callbacks and 1+ tries each), PostgreSQL; "
+        f"each page {result['repeats']} times, timed inside the app (routing, queries, "
+        "templates; no network).\n",
+        "| page | median ms | p95 ms |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, row in result["pages"].items():
+        lines.append(f"| {name} | {row['median_ms']:.1f} | {row['p95_ms']:.1f} |")
+    return "\n".join(lines)

@@ -1,35 +1,36 @@
-"""Webhook answer time: our ``web`` process beside the bare reference.
+"""The webhook under load, measured from outside with wrk, beside two references.
 
-    .venv/bin/python bench/webhook.py [--requests 3000] [--concurrency 4]
+``python -m bench webhook [--seconds 10] [--connections 1,8,32,128]``
 
-Starts a throwaway PostgreSQL with ``pg_virtualenv`` unless ``DATABASE_URL``
-is set, runs ``release`` and ``web`` exactly as the Procfile writes them, then
-the reference app (``bench/reference_webhook.py``) under the same gunicorn
-settings, and sends each the same number of distinct, correctly signed
-``completed`` callbacks from ``--concurrency`` client threads. Prints the
-median, 99th percentile and throughput of both. Not a test: figures on a
-shared machine are noisy, so compare the two columns of one run.
+Runs ``release`` and the Procfile's ``web`` (its default settings) on
+PostgreSQL, and drives it with ``wrk`` from another process with distinct,
+correctly signed ``completed`` callbacks (a Lua script of pre-signed bodies;
+the tables are emptied between runs so none is a repeat). Then the same for
+two references in the same run:
+
+- ``one INSERT``: a bare Flask app under gunicorn with 2 sync workers that
+  commits one INSERT of the form per request through a connection pool
+  (``bench/reference_webhook.py``): the least a durable webhook can do;
+- ``do nothing``: a bare Flask app answering 204 under our own gunicorn
+  settings: what the server alone costs.
+
+Prints req/s, p50, p99 and errors per connection count, and our throughput
+as a fraction of each reference.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import shlex
-import statistics
+import re
 import subprocess
-import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
-import requests
+from sqlalchemy import text
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.helpers import (  # noqa: E402
+from bench.common import ROOT, ensure_debian
+from tests.helpers import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     WEBHOOK_PATH,
@@ -37,7 +38,7 @@ from tests.helpers import (  # noqa: E402
     recording_sid,
     sign,
 )
-from tests.procfile import (  # noqa: E402
+from tests.procfile import (
     Process,
     free_port,
     process_env,
@@ -46,101 +47,171 @@ from tests.procfile import (  # noqa: E402
     wait_until_serving,
 )
 
-
-def drive(base_url: str, total: int, concurrency: int, offset: int) -> tuple[list[float], float]:
-    host = base_url.split("://", 1)[1]
-    url = f"http://{host}{WEBHOOK_PATH}"
-    bodies = []
-    for n in range(total):
-        params = recording_params("completed", sid=recording_sid(offset + n))
-        bodies.append((params, sign(url, params)))
-    local = __import__("threading").local()
-
-    def one(item: tuple[dict[str, str], str]) -> float:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-        params, signature = item
-        start = time.perf_counter()
-        response = session.post(
-            base_url + WEBHOOK_PATH, data=params, headers={"X-Twilio-Signature": signature}
-        )
-        elapsed = time.perf_counter() - start
-        if response.status_code != 204:
-            raise RuntimeError(f"{response.status_code}: {response.text}")
-        return elapsed
-
-    # Warm up connections and the pool, not measured.
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, bodies[: concurrency * 5]))
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        times = list(pool.map(one, bodies[concurrency * 5 :]))
-    return times, time.perf_counter() - started
+BODIES_PER_THREAD = 25_000
 
 
-def summary(name: str, times: list[float], wall: float) -> str:
-    ms = sorted(t * 1000 for t in times)
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    return (
-        f"{name:<28} n={len(ms):>5}  median={statistics.median(ms):6.2f} ms  "
-        f"p99={p99:6.2f} ms  max={ms[-1]:7.2f} ms  throughput={len(ms) / wall:7.1f}/s"
+def lua_script(path: Path, port: int, threads: int, signed: bool) -> None:
+    """Pre-signed distinct callbacks, a separate slice for each wrk thread."""
+    url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+    lines = [
+        "local bodies = {",
+    ]
+    signatures = ["local signatures = {"]
+    for n in range(BODIES_PER_THREAD * threads):
+        params = recording_params("completed", sid=recording_sid(50_000_000 + n))
+        body = urlencode(params)
+        lines.append(f"  {body!r},".replace("'", '"'))
+        signatures.append(f'  "{sign(url, params) if signed else ""}",')
+    lines.append("}")
+    signatures.append("}")
+    path.write_text(
+        "\n".join(lines + signatures)
+        + f"""
+local counter = 0
+local threads = 0
+local per = {BODIES_PER_THREAD}
+function setup(thread)
+  thread:set("first", threads * per)
+  threads = threads + 1
+end
+function init(args)
+  counter = 0
+end
+request = function()
+  counter = counter + 1
+  local k = first + ((counter - 1) % per) + 1
+  return wrk.format("POST", "{WEBHOOK_PATH}", {{
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["X-Twilio-Signature"] = signatures[k],
+  }}, bodies[k])
+end
+"""
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=4)
-    args = parser.parse_args()
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
-    if not os.environ.get("DATABASE_URL"):
-        command = shlex.join([sys.executable, *sys.argv])
-        url = "postgresql://$PGUSER:$PGPASSWORD@$PGHOST:$PGPORT/$PGDATABASE"
-        sys.exit(
-            subprocess.call(["pg_virtualenv", "bash", "-c", f'DATABASE_URL="{url}" {command}'])
-        )
 
+def parse_wrk(output: str) -> dict[str, float]:
+    if "Latency Distribution" not in output:
+        raise SystemExit(f"wrk printed no latencies:\n{output}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)\s*$", output, re.M))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket:
+        errors += sum(int(x) for x in socket.groups())
+    return {
+        "rps": rate,
+        "p50_ms": _ms(latency["50"]),
+        "p99_ms": _ms(latency["99"]),
+        "errors": errors,
+    }
+
+
+def run(database_url: str, seconds: int, levels: list[int]) -> dict[str, Any]:
+    from app.db import make_engine
+
+    wrk = ensure_debian("wrk", "wrk")
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
     env = process_env(
         {
-            "DATABASE_URL": os.environ["DATABASE_URL"],
+            "DATABASE_URL": database_url,
             "SECRET_KEY": "bench",
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+            "LOG_FORMAT": "text",
         }
     )
+    env.pop("WEB_CONCURRENCY", None)  # the project's own default
     release = run_release(env)
     if release.returncode:
-        sys.exit(release.stderr)
-
-    results = []
-    web_command = procfile_commands()["web"]
-    reference_command = web_command.replace("'app:create_app()'", "bench.reference_webhook:app")
-    for name, command, offset in (
-        ("web (this project)", web_command, 0),
-        ("reference (one INSERT)", reference_command, 10_000_000),
-    ):
+        raise SystemExit(release.stderr)
+    engine = make_engine(database_url)
+    web = procfile_commands()["web"]
+    targets = {
+        "web (this project)": (web, True, "/healthz"),
+        "one INSERT (2 sync workers)": (
+            "gunicorn --bind 0.0.0.0:$PORT --workers 2 --worker-class sync --access-logfile - "
+            "bench.reference_webhook:app",
+            False,
+            None,
+        ),
+        "do nothing (our settings)": (
+            web.replace("'app:create_app()'", "bench.noop_webhook:app"),
+            False,
+            None,
+        ),
+    }
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, (command, signed, health) in targets.items():
+        results[name] = {}
         port = free_port()
         process = Process.from_command(
-            name, command, {**env, "PORT": str(port)}, workdir / f"{offset}.log"
+            name, command, {**env, "PORT": str(port)}, workdir / f"{port}.log"
         )
-        base_url = f"http://127.0.0.1:{port}"
         try:
-            wait_until_serving(base_url, process, path="/healthz" if offset == 0 else None)
-            times, wall = drive(base_url, args.requests, args.concurrency, offset)
+            wait_until_serving(f"http://127.0.0.1:{port}", process, path=health)
+            for level in levels:
+                threads = min(2, level)
+                script = workdir / f"{port}-{threads}.lua"
+                if not script.exists():
+                    lua_script(script, port, threads, signed)
+                with engine.begin() as connection:
+                    connection.execute(
+                        text("TRUNCATE recordings, recording_events, archive_attempts")
+                    )
+                    connection.execute(text("DROP TABLE IF EXISTS bench_reference"))
+                    connection.execute(
+                        text("CREATE TABLE bench_reference (id serial PRIMARY KEY, form text)")
+                    )
+                out = subprocess.run(
+                    [
+                        wrk,
+                        f"-t{threads}",
+                        f"-c{level}",
+                        f"-d{seconds}s",
+                        "--latency",
+                        "-s",
+                        str(script),
+                        f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=seconds + 60,
+                    check=True,
+                ).stdout
+                results[name][str(level)] = parse_wrk(out)
+                print(f"  {name}, {level} connections: {results[name][str(level)]}", flush=True)
         finally:
             process.stop()
-        results.append(summary(name, times, wall))
-
-    print(
-        f"{args.requests} signed POSTs, {args.concurrency} client threads, "
-        f"WEB_CONCURRENCY={env['WEB_CONCURRENCY']}, PostgreSQL"
-    )
-    for line in results:
-        print(line)
+    engine.dispose()
+    return {"seconds": seconds, "levels": levels, "results": results}
 
 
-if __name__ == "__main__":
-    main()
+def table(result: dict[str, Any]) -> str:
+    names = list(result["results"])
+    ours = names[0]
+    rows = [
+        f"wrk, {result['seconds']} s per run, distinct signed `completed` callbacks, PostgreSQL.\n",
+        "| connections | target | req/s | p50 ms | p99 ms | errors | ours / target |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for level in result["levels"]:
+        mine = result["results"][ours][str(level)]
+        for name in names:
+            row = result["results"][name][str(level)]
+            ratio = "" if name == ours else f"{mine['rps'] / row['rps']:.2f}"
+            rows.append(
+                f"| {level} | {name} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
+                f"| {row['errors']:.0f} | {ratio} |"
+            )
+    return "\n".join(rows)
+
+
+__all__ = ["ROOT", "run", "table"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import OperationalError
+
 from app.providers.errors import ProviderError
-from app.storage import StorageError
+from app.storage import StorageError, StoreUnavailable
 
 
 class ArchiveError(Exception):
@@ -52,5 +54,24 @@ def as_archive_error(exc: BaseException) -> ArchiveError | None:
             return kind(seen.message, retry_after=seen.retry_after)
         if isinstance(seen, StorageError):
             return RetryableError(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+STORE = "store"
+DATABASE = "database"
+
+
+def dependency_down(exc: BaseException) -> str | None:
+    """``"store"`` or ``"database"`` when ``exc`` (or what it wraps) says one of our
+    own dependencies is away: not the recording's fault, so no try is spent on it."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OperationalError):
+            return DATABASE
+        if isinstance(seen, StoreUnavailable):
+            return STORE
+        if isinstance(seen, ArchiveError | ProviderError | WorkerStopping | LeaseLost):
+            return None
         seen = seen.__cause__ or seen.__context__
     return None

@@ -16,15 +16,20 @@ import time
 from collections.abc import Callable, Mapping
 from typing import BinaryIO, TypeVar, cast
 
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.archive.errors import (
+    DATABASE,
+    STORE,
     ArchiveError,
     LeaseLost,
     PermanentError,
     RetryableError,
     WorkerStopping,
     as_archive_error,
+    dependency_down,
 )
 from app.archive.hashing import HashingReader
 from app.archive.naming import CONTENT_TYPES, build_key, object_metadata
@@ -33,13 +38,16 @@ from app.config import Settings
 from app.db import transaction, utcnow
 from app.providers import api_clients
 from app.providers.base import MediaRef, MediaStream, ProviderApi
-from app.recordings import queue
+from app.recordings import queue, stats
 from app.recordings.models import AttemptOutcome
-from app.storage import ArchiveStore
+from app.storage import ArchiveStore, StorageError
 from app.telemetry import recording_context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The longest wait between two looks at a store or database that is away.
+MAX_OUTAGE_WAIT = 15.0
 
 
 class Archiver:
@@ -137,6 +145,14 @@ class Archiver:
             log.info("stopping: giving %s back to the queue", claim.recording_sid)
             self._write(lambda s: queue.release(s, rid, wid, self._end(claim)))
         except Exception as exc:
+            down = dependency_down(exc)
+            if down == STORE and self._answers(STORE):
+                # The store answers: the failure was this request's own (an
+                # option it refuses, a 5xx for this object), a real try.
+                down = None
+            if down is not None:
+                self._give_back_while_down(claim, down, exc)
+                return
             error = as_archive_error(exc)
             if self.stop.is_set() and (error is None or error.retryable):
                 # Interrupted by the shutdown (a read cut short, say): not a real try.
@@ -148,6 +164,76 @@ class Archiver:
                 log.exception("unexpected error archiving %s", claim.recording_sid)
                 error = RetryableError(f"{type(exc).__name__}: {exc}")
             self._record_failure(claim, error)
+
+    # -- our own outages: never a recording's try -----------------------------------
+
+    def _give_back_while_down(self, claim: queue.Claim, down: str, exc: BaseException) -> None:
+        """The store or the database is away: give the recording back with no try
+        counted, and claim nothing more until it answers again (a circuit breaker
+        for the whole worker). With the store away the claim goes back first (the
+        database answers); with the database away, once it is back."""
+        rid, wid = claim.id, self.worker_id
+        reason = f"the {down} was unavailable ({type(exc).__name__})"
+        end = self._end(claim)
+        if down == STORE:
+            try:
+                self._write(lambda s: queue.release(s, rid, wid, end, reason))
+            except OperationalError:
+                down = DATABASE
+        outage = self._wait_until_up(down)
+        if down == DATABASE and not self.stop.is_set():
+            self._held_or_lost(lambda s: queue.release(s, rid, wid, end, reason))
+        if outage is not None:
+            self._write(
+                lambda s: stats.add(s, {(stats.OUTAGES, stats.labels(dependency=down)): 1.0})
+            )
+
+    def _held_or_lost(self, step: Callable[[Session], bool]) -> None:
+        try:
+            self._held(step)
+        except LeaseLost:
+            log.warning("another worker took the recording over while the database was away")
+
+    def _probe(self, dependency: str) -> None:
+        if dependency == STORE:
+            self.store.probe()
+            return
+        with self.sessions() as session:
+            session.execute(text("SELECT 1"))
+
+    def _answers(self, dependency: str) -> bool:
+        try:
+            self._probe(dependency)
+        except (StorageError, OperationalError):
+            return False
+        return True
+
+    def _wait_until_up(self, dependency: str) -> float | None:
+        """Wait, probing with backoff, until ``dependency`` answers (or the worker stops);
+        how long it was away, or None when it answered at once."""
+        started = time.monotonic()
+        delay = 0.5
+        warned = False
+        while not self.stop.is_set():
+            try:
+                self._probe(dependency)
+                break
+            except (StorageError, OperationalError) as exc:
+                if not warned:
+                    log.warning(
+                        "the %s is unavailable (%s): claiming nothing until it answers",
+                        dependency,
+                        type(exc).__name__,
+                    )
+                    warned = True
+            self.stop.wait(delay)
+            delay = min(delay * 2, MAX_OUTAGE_WAIT)
+        if not warned:
+            return None
+        away = time.monotonic() - started
+        if not self.stop.is_set():
+            log.warning("the %s answers again after %.1fs; claiming again", dependency, away)
+        return away
 
     def _record_failure(self, claim: queue.Claim, error: ArchiveError) -> None:
         rid, wid = claim.id, self.worker_id

@@ -66,6 +66,12 @@ class DatabaseCollector:
         attempts = CounterMetricFamily(
             f"{PREFIX}_archive_attempts", "Archive tries by outcome.", labels=["outcome"]
         )
+        outages = CounterMetricFamily(
+            f"{PREFIX}_dependency_outages",
+            "Times a worker found its store or database away and stopped claiming "
+            "until it answered (no recording's try is spent on it).",
+            labels=["dependency"],
+        )
         archived = 0.0
         buckets: dict[str, dict[str, float]] = defaultdict(dict)
         sums: dict[str, float] = defaultdict(float)
@@ -74,11 +80,14 @@ class DatabaseCollector:
                 attempts.add_metric([_labels(labels).get("outcome", "")], value)
             elif name == stats.ARCHIVED_BYTES:
                 archived = value
+            elif name == stats.OUTAGES:
+                outages.add_metric([_labels(labels).get("dependency", "")], value)
             elif name.endswith("_bucket"):
                 buckets[name.removesuffix("_bucket")][_labels(labels)["le"]] = value
             elif name.endswith("_sum"):
                 sums[name.removesuffix("_sum")] = value
         yield attempts
+        yield outages
         yield CounterMetricFamily(
             f"{PREFIX}_archived_bytes", "Bytes archived and confirmed, all time.", value=archived
         )

@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Connection, select, text, update
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
@@ -33,10 +33,11 @@ WAKE_CHANNEL = "recordings_queued"
 _NOTIFY = text("SELECT pg_notify(:channel, '')")
 
 
-def notify_workers(session: Session) -> None:
+def notify_workers(target: Session | Connection) -> None:
     """Wake idle workers when this transaction commits (PostgreSQL; a no-op elsewhere)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_NOTIFY, {"channel": WAKE_CHANNEL})
+    connection = target.connection() if isinstance(target, Session) else target
+    if connection.dialect.name == "postgresql":
+        connection.execute(_NOTIFY, {"channel": WAKE_CHANNEL})
 
 
 @dataclass(frozen=True)
@@ -306,16 +307,21 @@ def mark_failed(
 
 
 def release(
-    session: Session, claim_id: int, worker_id: str, end: AttemptEnd = AttemptEnd()
+    session: Session,
+    claim_id: int,
+    worker_id: str,
+    end: AttemptEnd = AttemptEnd(),
+    reason: str = "the worker stopped",
 ) -> bool:
-    """Give a claim back unfinished (shutdown): no attempt is counted."""
+    """Give a claim back unfinished (a shutdown, our store or database away): no
+    attempt is counted."""
     return _let_go(
         session,
         claim_id,
         worker_id,
         ArchiveState.QUEUED,
         utcnow(),
-        (end, AttemptOutcome.RELEASED, "the worker stopped; given back with no try counted"),
+        (end, AttemptOutcome.RELEASED, f"{reason}; given back with no try counted"),
         attempts=Recording.attempts - 1,
     )
 

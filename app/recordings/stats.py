@@ -23,6 +23,7 @@ ATTEMPTS = "archive_attempts_total"
 ARCHIVED_BYTES = "archived_bytes_total"
 DOWNLOAD_SECONDS = "download_seconds"
 UPLOAD_SECONDS = "upload_seconds"
+OUTAGES = "dependency_outages_total"
 # Seconds; recordings run from kilobytes to hundreds of megabytes.
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, math.inf)
 

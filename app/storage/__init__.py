@@ -15,6 +15,7 @@ from app.storage.base import (
     ArchiveStore,
     StorageError,
     StoredObject,
+    StoreUnavailable,
     UploadCheck,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "ArchiveMismatch",
     "ArchiveStore",
     "StorageError",
+    "StoreUnavailable",
     "StoredObject",
     "UploadCheck",
     "make_store",

@@ -12,6 +12,10 @@ class StorageError(RuntimeError):
     """The store refused or failed; worth retrying later."""
 
 
+class StoreUnavailable(StorageError):
+    """The store is away or overloaded: nothing about this object; try again later."""
+
+
 class ArchiveMismatch(StorageError):
     """The store does not hold exactly the bytes we sent (or holds nothing)."""
 
@@ -64,6 +68,10 @@ class ArchiveStore(Protocol):
 
     def exists(self, key: str) -> bool:
         """Whether anything is stored under ``key`` (cheap: no digest)."""
+        ...
+
+    def probe(self) -> None:
+        """Return when the store answers; StoreUnavailable when it does not."""
         ...
 
     def presigned_url(

@@ -15,7 +15,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from app.storage.base import StorageError, StoredObject, UploadCheck, confirm_common
+from app.storage.base import (
+    StorageError,
+    StoredObject,
+    StoreUnavailable,
+    UploadCheck,
+    confirm_common,
+)
 
 CHUNK = 1024 * 1024
 
@@ -102,6 +108,17 @@ class LocalStore:
             return self.path(key).is_file()
         except OSError as exc:
             raise StorageError(f"checking {key} failed: {exc}") from exc
+
+    def probe(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / ".probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"the archive folder {self.root} is not writable: {exc}"
+            ) from exc
 
     def presigned_url(
         self, key: str, seconds: int, *, download_name: str | None = None

@@ -11,16 +11,25 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import boto3
+import urllib3
 from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from app.config import Settings
 from app.storage.base import (
     ArchiveMismatch,
     StorageError,
     StoredObject,
+    StoreUnavailable,
     UploadCheck,
     confirm_common,
 )
@@ -154,7 +163,7 @@ class S3Store:
         except (ClientError, BotoCoreError, Boto3Error) as exc:
             if guarded.error is not None:
                 raise guarded.error from None
-            raise StorageError(f"S3 upload of {key} failed: {_describe(exc)}") from exc
+            raise _failure(f"S3 upload of {key} failed: {_describe(exc)}", exc) from exc
         except BaseException:
             if guarded.error is not None:
                 raise guarded.error from None
@@ -177,16 +186,18 @@ class S3Store:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest"):
-                raise StorageError(f"S3 metadata update of {key} failed: {_describe(exc)}") from exc
+                raise _failure(
+                    f"S3 metadata update of {key} failed: {_describe(exc)}", exc
+                ) from exc
             log.info("the store refused a checksum on CopyObject (%s); copying without", code)
             try:
                 self.client.copy_object(**args)
             except (ClientError, BotoCoreError) as retry_exc:
-                raise StorageError(
-                    f"S3 metadata update of {key} failed: {_describe(retry_exc)}"
+                raise _failure(
+                    f"S3 metadata update of {key} failed: {_describe(retry_exc)}", retry_exc
                 ) from retry_exc
         except BotoCoreError as exc:
-            raise StorageError(f"S3 metadata update of {key} failed: {_describe(exc)}") from exc
+            raise _failure(f"S3 metadata update of {key} failed: {_describe(exc)}", exc) from exc
 
     def stat(self, key: str) -> StoredObject | None:
         try:
@@ -194,9 +205,9 @@ class S3Store:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise StorageError(f"S3 HeadObject of {key} failed: {_describe(exc)}") from exc
+            raise _failure(f"S3 HeadObject of {key} failed: {_describe(exc)}", exc) from exc
         except BotoCoreError as exc:
-            raise StorageError(f"S3 HeadObject of {key} failed: {_describe(exc)}") from exc
+            raise _failure(f"S3 HeadObject of {key} failed: {_describe(exc)}", exc) from exc
         return StoredObject(
             size=int(head["ContentLength"]),
             metadata=head.get("Metadata", {}),
@@ -207,6 +218,12 @@ class S3Store:
 
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
+
+    def probe(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (ClientError, BotoCoreError) as exc:
+            raise _failure(f"S3 HeadBucket of {self.bucket} failed: {_describe(exc)}", exc) from exc
 
     def presigned_url(
         self, key: str, seconds: int, *, download_name: str | None = None
@@ -219,7 +236,7 @@ class S3Store:
                 self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=seconds)
             )
         except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"presigning {key} failed: {_describe(exc)}") from exc
+            raise _failure(f"presigning {key} failed: {_describe(exc)}", exc) from exc
 
     def local_path(self, key: str) -> Path | None:
         return None
@@ -252,6 +269,37 @@ def full_object_sha256(head: Mapping[str, Any]) -> str | None:
         return base64.b64decode(value).hex()
     except (binascii.Error, ValueError):
         return None
+
+
+_OUTAGE_CODES = {"ServiceUnavailable", "InternalError", "SlowDown", "RequestTimeout", "503", "500"}
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """The store is away or overloaded (connection refused, time-outs, 5xx), as
+    opposed to refusing this request (a 403, an unsupported option)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(
+            seen,
+            EndpointConnectionError
+            | ConnectionClosedError
+            | ConnectTimeoutError
+            | ReadTimeoutError
+            | urllib3.exceptions.HTTPError
+            | ConnectionError
+            | TimeoutError,
+        ):
+            return True
+        if isinstance(seen, ClientError):
+            status = seen.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            code = seen.response.get("Error", {}).get("Code", "")
+            return int(status) >= 500 or code in _OUTAGE_CODES
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _failure(message: str, exc: BaseException) -> StorageError:
+    return StoreUnavailable(message) if _is_outage(exc) else StorageError(message)
 
 
 def _describe(exc: Exception) -> str:

@@ -14,8 +14,7 @@ from flask import Response, abort, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from app.db import transaction
-from app.extensions import get_settings, session_factory
+from app.extensions import extensions, get_settings
 from app.providers.base import IncomingCallback, Provider, not_configured
 from app.providers.errors import CallbackError
 from app.recordings.lifecycle import STATUS_RANK
@@ -126,8 +125,8 @@ def receive_recording_status(provider: Provider) -> Response:
         # The sender's to choose: kept within its column.
         idempotency_token=((request.headers.get(header) if header else None) or "")[:128] or None,
     )
-    with transaction(session_factory()) as session:
-        stored = record_callback(session, report, event)
+    with extensions().one_statement() as connection:
+        stored = record_callback(connection, report, event)
     log.info(
         "%s callback %s %s for %s: %s",
         provider.name,

@@ -288,9 +288,10 @@ class TestTheStoreGoingAwayMidUpload:
     ):
         sid = recording_sid(13)
         big = Body(size=40 * 1024 * 1024, seed=13)
-        # The stall holds the download open mid-way, with parts already sent to S3.
+        # The pause holds the download mid-way, with parts already sent to S3; then
+        # the rest comes, and the store is gone.
         fake_twilio.add_recording(
-            sid, mono=MONO, dual=big, stall_after=20 * 1024 * 1024, stall_seconds=1.5
+            sid, mono=MONO, dual=big, pause_after=20 * 1024 * 1024, stall_seconds=1.5
         )
         queue_recording(sessions, fake_twilio, sid)
 
@@ -306,15 +307,23 @@ class TestTheStoreGoingAwayMidUpload:
         try:
             wait_for(parts_uploaded, 30, "a multipart upload under way")
             seaweed.kill()
+            # The worker gives the recording back at once, with no try spent on our
+            # own store's outage, and waits (claiming nothing) until it answers.
+            wait_for(
+                lambda: recording(sessions, sid).archive_state is ArchiveState.QUEUED,
+                30,
+                "the recording given back",
+            )
+            row = recording(sessions, sid)
+            assert row.attempts == 0, row.last_error
+            assert row.archived_at is None
+            assert fake_twilio.deletes(sid) == []
+            assert not fake_twilio.is_deleted(sid)
+            assert first_try.is_alive()  # still waiting for the store
         finally:
+            seaweed.restart()
             first_try.join(60)
-        row = recording(sessions, sid)
-        assert row.archive_state is ArchiveState.QUEUED, row.last_error
-        assert row.archived_at is None
-        assert fake_twilio.deletes(sid) == []
-        assert not fake_twilio.is_deleted(sid)
-
-        seaweed.restart()
+        assert not first_try.is_alive()
         drain(archiver, sessions)
         stored = s3.get_object(Bucket=bucket, Key=expected_key(sid))["Body"]
         digest = hashlib.sha256()
@@ -323,7 +332,9 @@ class TestTheStoreGoingAwayMidUpload:
         assert digest.hexdigest() == big.sha256()
         assert len(fake_twilio.deletes(sid)) == 1
         assert delete_guard == [(sid, True)]
-        assert recording(sessions, sid).archive_state is ArchiveState.DONE
+        row = recording(sessions, sid)
+        assert row.archive_state is ArchiveState.DONE
+        assert row.attempts == 1  # the one that archived it
 
 
 def test_a_404_to_the_delete_means_already_gone(archiver, fake_twilio, s3, bucket, sessions):

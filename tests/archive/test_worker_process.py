@@ -229,6 +229,11 @@ def test_the_database_restarting_under_running_workers_loses_nothing(
     wait_for(lambda: _done_count(sessions) == len(bodies), 120, "archives after the restart")
     assert_each_archived_once(fake_twilio, s3, bucket, sessions, bodies)
     assert all(p.popen.poll() is None for p in workers.started), "a worker died"
+    # Tries went on what the provider answered (the 404s before each was ready),
+    # none on our own database being away.
+    with sessions() as session:
+        tries = dict(session.execute(select(Recording.recording_sid, Recording.attempts)).all())
+    assert tries == {recording_sid(5000 + n): n % 3 + 1 for n in range(40)}
 
 
 def _done_count(sessions: Any) -> int:

@@ -206,6 +206,7 @@ class _Recording:
     faults_left: int
     delete_statuses: list[int]
     deleted: bool = False
+    pause_after: int | None = None  # pause stall_seconds after this many bytes, then go on
     # What the listing says about it.
     status: str = "completed"
     date_created: dt.datetime | None = None
@@ -414,6 +415,7 @@ class FakeCompatApi:
         break_after: int | None = None,
         faults_times: int = 1,
         delete_statuses: Sequence[int] = (),
+        pause_after: int | None = None,
         status: str = "completed",
         date_created: dt.datetime | None = None,
         call_sid: str | None = None,
@@ -429,7 +431,8 @@ class FakeCompatApi:
         then the media. ``RequestedChannels=2`` gets ``dual``, or a 400 if
         ``dual_unsupported`` or there is no ``dual``; ``=1`` or none gets ``mono``.
         The first ``faults_times`` media GETs that would succeed stall after
-        ``stall_after`` bytes for ``stall_seconds`` and then close, or close after
+        ``stall_after`` bytes for ``stall_seconds`` and then close, or pause after
+        ``pause_after`` bytes for ``stall_seconds`` and then send the rest, or close after
         ``break_after`` bytes; the Content-Length is always the full size.
         DELETEs answer ``delete_statuses`` in order, then 204 (then 404, as
         everything for a deleted recording does).
@@ -445,8 +448,11 @@ class FakeCompatApi:
             stall_after=stall_after,
             stall_seconds=stall_seconds,
             break_after=break_after,
-            faults_left=faults_times if stall_after is not None or break_after is not None else 0,
+            faults_left=faults_times
+            if stall_after is not None or break_after is not None or pause_after is not None
+            else 0,
             delete_statuses=list(delete_statuses),
+            pause_after=pause_after,
             status=status,
             date_created=(date_created or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
             call_sid=call_sid,
@@ -618,7 +624,9 @@ class FakeCompatApi:
             fault: _Fault | None = None
             if record.method == "GET" and recording.faults_left > 0:
                 recording.faults_left -= 1
-                if recording.stall_after is not None:
+                if recording.pause_after is not None:
+                    fault = _Fault("pause", recording.pause_after, recording.stall_seconds)
+                elif recording.stall_after is not None:
                     fault = _Fault("stall", recording.stall_after, recording.stall_seconds)
                 elif recording.break_after is not None:
                     fault = _Fault("break", recording.break_after)
@@ -748,14 +756,35 @@ class FakeCompatApi:
             return
         if fault is None:
             return
-        if fault.kind == "stall":
+        if fault.kind in ("stall", "pause"):
             deadline = time.monotonic() + fault.seconds
             while not self._stopping.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._stopping.wait(min(0.1, left))
+        if fault.kind == "pause" and not self._stopping.is_set():
+            # A slow provider: the rest of the body follows the pause.
+            try:
+                for part in _skip(iter_payload(answer.payload, DEFAULT_CHUNK, None), fault.after):
+                    with self._lock:
+                        record.bytes_sent += len(part)
+                    handler.wfile.write(part)
+                handler.wfile.flush()
+                return
+            except OSError:
+                pass
         _close(handler)
+
+
+def _skip(chunks: Iterator[bytes], count: int) -> Iterator[bytes]:
+    """``chunks`` without their first ``count`` bytes."""
+    for chunk in chunks:
+        if count >= len(chunk):
+            count -= len(chunk)
+            continue
+        yield chunk[count:]
+        count = 0
 
 
 def _close(handler: _Handler) -> None:
