@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import extensions
 from app.ops.metrics import exposition
+from app.ops.openapi import DOCUMENT
 from app.recordings.overview import OverviewCache
 
 bp = Blueprint("ops", __name__)
@@ -56,3 +57,9 @@ def metrics() -> Response:
         log.warning("metrics query failed: %s", type(exc).__name__)
         return Response("database unavailable\n", status=503, mimetype="text/plain")
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The webhook and operations endpoints, described (OpenAPI 3.1)."""
+    return jsonify(DOCUMENT)

@@ -61,8 +61,5 @@ def add(session: Session, increments: Mapping[tuple[str, str], float]) -> None:
 
 
 def totals(session: Session) -> Iterable[tuple[str, str, float]]:
-    return (
-        session.execute(select(MetricTotal.name, MetricTotal.labels, MetricTotal.value))
-        .tuples()
-        .all()
-    )
+    rows = session.execute(select(MetricTotal.name, MetricTotal.labels, MetricTotal.value))
+    return [(name, labels, float(value)) for name, labels, value in rows]

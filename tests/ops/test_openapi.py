@@ -1,0 +1,71 @@
+"""/openapi.json describes the webhook and operations endpoints, and the live app (the
+Procfile's web) keeps what it says: schemathesis sends it what the document allows
+and checks every answer (never a 500, documented codes, documented bodies)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.helpers import ACCOUNT_SID, AUTH_TOKEN
+from tests.procfile import Process, free_port, process_env, run_release, wait_until_serving
+
+
+def test_the_document_describes_every_endpoint(client):
+    document = client.get("/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    assert len(list(schemathesis.openapi.from_dict(document).get_all_operations())) >= 6
+    assert set(document["paths"]) >= {
+        "/webhooks/{provider}/recording-status",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+    }
+
+
+@pytest.fixture(scope="module")
+def live_web(engine, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    env = process_env(
+        {
+            "PORT": str(port),
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "openapi-test",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        }
+    )
+    assert run_release(env).returncode == 0
+    log: Path = tmp_path_factory.mktemp("openapi") / "web.log"
+    process = Process("web", env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, process)
+        yield base
+    finally:
+        process.stop()
+
+
+def test_the_live_app_keeps_the_promises_of_its_openapi_document(live_web):
+    schema = schemathesis.openapi.from_url(f"{live_web}/openapi.json")
+    checked = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=40,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        )
+        def keeps_its_promises(case):  # type: ignore[no-untyped-def]
+            case.call_and_validate()
+
+        keeps_its_promises()
+        checked.append(operation.label)
+    assert {"POST /webhooks/{provider}/recording-status", "GET /metrics"} <= set(checked), checked
