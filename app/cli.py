@@ -8,6 +8,7 @@ import sys
 import click
 import requests
 from flask import Flask
+from flask.cli import with_appcontext
 
 from app.db import transaction
 from app.extensions import extensions
@@ -43,93 +44,108 @@ class Progress:
             click.echo("", err=True)
 
 
+@click.command("worker")
+@with_appcontext
+def worker_command() -> None:
+    """Archive recordings until SIGTERM (the Procfile's ``worker``)."""
+    from app.worker import run_worker
+
+    run_worker(extensions().settings)
+
+
+@click.command("retry-failed")
+@with_appcontext
+def retry_failed_command() -> None:
+    """Put every failed recording back in the queue."""
+    with transaction(extensions().sessions) as session:
+        count = queue.requeue_failed(session)
+    click.echo(f"requeued {count} failed recording(s)")
+
+
+@click.command("send-test-callback")
+@with_appcontext
+@click.option("--provider", "provider_name", default="twilio", show_default=True)
+@click.option("--recording-sid", required=True, help="in the provider's format")
+@click.option("--status", default="completed", show_default=True)
+@click.option(
+    "--to",
+    "service_url",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="where this service listens",
+)
+def send_test_callback_command(
+    provider_name: str, recording_sid: str, status: str, service_url: str
+) -> None:
+    """Send the callback the provider would send for a recording, signed with this
+    deployment's key (to try the service out; see the README)."""
+    provider = PROVIDERS.get(provider_name)
+    if provider is None:
+        raise click.BadParameter(f"known providers: {', '.join(PROVIDERS)}")
+    if not isinstance(provider, SendsTestCallbacks):
+        raise click.ClickException(
+            f"{provider.title} signs its callbacks with a private key we do not hold"
+        )
+    settings = extensions().settings
+    problem = not_configured(provider, settings)
+    if problem is not None:
+        raise click.ClickException(problem)
+    url = f"{service_url.rstrip('/')}/webhooks/{provider.name}/recording-status"
+    params = provider.example_callback(settings, recording_sid, status)
+    headers = provider.sign_for_test(settings, url, params)
+    try:
+        response = requests.post(url, data=params, headers=headers, timeout=10)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"{url} did not answer: {exc}") from None
+    click.echo(f"POST {url}: {response.status_code} {response.text.strip()}".rstrip())
+    if response.status_code >= 300:
+        raise SystemExit(1)
+
+
+@click.command("reconcile")
+@with_appcontext
+@click.option("--provider", "provider_name", required=True, help="twilio, signalwire or telnyx")
+@click.option("--since", required=True, type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD (not included)")
+@click.option("--dry-run", is_flag=True, help="say what would be done, change nothing")
+def reconcile_command(
+    provider_name: str, since: dt.datetime, until: dt.datetime | None, dry_run: bool
+) -> None:
+    """List the provider's recordings created from SINCE (UTC days) and queue every
+    completed one not yet archived, exactly as its callback would have."""
+    provider = PROVIDERS.get(provider_name)
+    if provider is None:
+        raise click.BadParameter(
+            f"known providers: {', '.join(PROVIDERS)}", param_hint="--provider"
+        )
+    settings = extensions().settings
+    problem = not_configured(provider, settings)
+    api = provider.api(settings)
+    if problem is not None or api is None:
+        raise click.ClickException(problem or f"{provider.title} is not configured")
+    start = since.replace(tzinfo=dt.UTC)
+    end = until.replace(tzinfo=dt.UTC) if until else None
+    if end is not None and end <= start:
+        raise click.BadParameter("must be after --since", param_hint="--until")
+    progress = Progress(sys.stderr.isatty())
+    try:
+        summary = reconcile(
+            extensions().sessions, api, start, end, dry_run=dry_run, on_page=progress.page
+        )
+    except ProviderError as exc:
+        progress.done()
+        raise click.ClickException(f"listing failed: {exc.message}") from None
+    progress.done()
+    for line in summary.lines():
+        click.echo(line)
+
+
 def register(app: Flask) -> None:
     """Attach the project's commands to ``app.cli``."""
-
-    @app.cli.command("worker")
-    def worker_command() -> None:
-        """Archive recordings until SIGTERM (the Procfile's ``worker``)."""
-        from app.worker import run_worker
-
-        run_worker(extensions().settings)
-
-    @app.cli.command("retry-failed")
-    def retry_failed_command() -> None:
-        """Put every failed recording back in the queue."""
-        with transaction(extensions().sessions) as session:
-            count = queue.requeue_failed(session)
-        click.echo(f"requeued {count} failed recording(s)")
-
-    @app.cli.command("send-test-callback")
-    @click.option("--provider", "provider_name", default="twilio", show_default=True)
-    @click.option("--recording-sid", required=True, help="in the provider's format")
-    @click.option("--status", default="completed", show_default=True)
-    @click.option(
-        "--to",
-        "service_url",
-        default="http://127.0.0.1:5000",
-        show_default=True,
-        help="where this service listens",
-    )
-    def send_test_callback_command(
-        provider_name: str, recording_sid: str, status: str, service_url: str
-    ) -> None:
-        """Send the callback the provider would send for a recording, signed with this
-        deployment's key (to try the service out; see the README)."""
-        provider = PROVIDERS.get(provider_name)
-        if provider is None:
-            raise click.BadParameter(f"known providers: {', '.join(PROVIDERS)}")
-        if not isinstance(provider, SendsTestCallbacks):
-            raise click.ClickException(
-                f"{provider.title} signs its callbacks with a private key we do not hold"
-            )
-        settings = extensions().settings
-        problem = not_configured(provider, settings)
-        if problem is not None:
-            raise click.ClickException(problem)
-        url = f"{service_url.rstrip('/')}/webhooks/{provider.name}/recording-status"
-        params = provider.example_callback(settings, recording_sid, status)
-        headers = provider.sign_for_test(settings, url, params)
-        try:
-            response = requests.post(url, data=params, headers=headers, timeout=10)
-        except requests.RequestException as exc:
-            raise click.ClickException(f"{url} did not answer: {exc}") from None
-        click.echo(f"POST {url}: {response.status_code} {response.text.strip()}".rstrip())
-        if response.status_code >= 300:
-            raise SystemExit(1)
-
-    @app.cli.command("reconcile")
-    @click.option("--provider", "provider_name", required=True, help="twilio, signalwire or telnyx")
-    @click.option("--since", required=True, type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD")
-    @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD (not included)")
-    @click.option("--dry-run", is_flag=True, help="say what would be done, change nothing")
-    def reconcile_command(
-        provider_name: str, since: dt.datetime, until: dt.datetime | None, dry_run: bool
-    ) -> None:
-        """List the provider's recordings created from SINCE (UTC days) and queue every
-        completed one not yet archived, exactly as its callback would have."""
-        provider = PROVIDERS.get(provider_name)
-        if provider is None:
-            raise click.BadParameter(
-                f"known providers: {', '.join(PROVIDERS)}", param_hint="--provider"
-            )
-        settings = extensions().settings
-        problem = not_configured(provider, settings)
-        api = provider.api(settings)
-        if problem is not None or api is None:
-            raise click.ClickException(problem or f"{provider.title} is not configured")
-        start = since.replace(tzinfo=dt.UTC)
-        end = until.replace(tzinfo=dt.UTC) if until else None
-        if end is not None and end <= start:
-            raise click.BadParameter("must be after --since", param_hint="--until")
-        progress = Progress(sys.stderr.isatty())
-        try:
-            summary = reconcile(
-                extensions().sessions, api, start, end, dry_run=dry_run, on_page=progress.page
-            )
-        except ProviderError as exc:
-            progress.done()
-            raise click.ClickException(f"listing failed: {exc.message}") from None
-        progress.done()
-        for line in summary.lines():
-            click.echo(line)
+    for command in (
+        worker_command,
+        retry_failed_command,
+        send_test_callback_command,
+        reconcile_command,
+    ):
+        app.cli.add_command(command)

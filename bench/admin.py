@@ -138,7 +138,7 @@ def run(database_url: str, rows: int, repeats: int = 20) -> dict[str, Any]:
     app = create_app({"settings": settings})
     app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
     client = app.test_client()
-    with client.session_transaction() as session:
+    with client.session_transaction("/admin/") as session:
         session["admin"] = "bench"
     engine = make_engine(database_url)
     with engine.connect() as connection:

@@ -124,7 +124,8 @@ def run(database_url: str, recordings: int, faults: int) -> dict[str, Any]:
     engine = make_engine(database_url, pool_pre_ping=True)
     sessions = make_session_factory(engine)
     bodies: dict[str, Body] = {}
-    early_deletes: list[str] = []
+    early_deletes: list[str] = []  # the archive missing or short at the DELETE
+    deletes_while_store_away: list[str] = []  # could not look: checked again at the end
     provider_faults = 0
     injected: dict[str, int] = {
         "worker killed": 0,
@@ -141,14 +142,15 @@ def run(database_url: str, recordings: int, faults: int) -> dict[str, Any]:
                 body = bodies[request.recording_sid]
                 try:
                     objects = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"twilio/{ACCOUNT_SID}/")
-                    sizes = {
-                        o["Key"]: o["Size"]
-                        for o in objects.get("Contents", [])
-                        if request.recording_sid in o["Key"]
-                    }
-                except Exception:  # noqa: BLE001 - the store being down is itself a finding here
-                    sizes = {}
-                if list(sizes.values()) != [body.size]:
+                except Exception:  # noqa: BLE001 - SeaweedFS stopped by the chaos right now
+                    deletes_while_store_away.append(request.recording_sid)
+                    return
+                sizes = [
+                    o["Size"]
+                    for o in objects.get("Contents", [])
+                    if request.recording_sid in o["Key"]
+                ]
+                if sizes != [body.size]:
                     early_deletes.append(request.recording_sid)
 
             fake.on_request = on_request
@@ -201,9 +203,13 @@ def run(database_url: str, recordings: int, faults: int) -> dict[str, Any]:
             sender = Callbacks(f"http://127.0.0.1:{port}", fake, rng)
             sids = list(bodies)
 
+            # Spread over the faults' window, so callbacks arrive while things break.
+            pace = 2.0 * faults / max(1, recordings)
+
             def send_all() -> None:
                 for sid in sids:
                     sender.recording(sid)
+                    time.sleep(pace)
 
             flow = threading.Thread(target=send_all, name="callbacks")
             started = time.monotonic()
@@ -287,6 +293,14 @@ def run(database_url: str, recordings: int, faults: int) -> dict[str, Any]:
                 "duplicate_objects": len(archived_sids) - len(set(archived_sids)),
                 "originals_deleted": len(deleted),
                 "deleted_without_confirmed_archive": len(early_deletes),
+                "deleted_while_store_away": len(deletes_while_store_away),
+                "of_those_whole_afterwards": sum(
+                    1
+                    for sid in deletes_while_store_away
+                    if rows.get(sid) is not None
+                    and rows[sid].key in objects
+                    and objects[rows[sid].key]["Size"] == bodies[sid].size
+                ),
                 "archives_with_wrong_bytes": wrong_bytes,
                 "tries_per_recording_max": max((r.attempts for r in rows.values()), default=0),
             }
@@ -312,8 +326,11 @@ def table(result: dict[str, Any]) -> str:
         f"| recordings lost | {result['lost']} | 0 |",
         f"| objects in the bucket / recordings | {result['objects_in_bucket']} / {result['completed']} | equal |",
         f"| duplicate objects | {result['duplicate_objects']} | 0 |",
-        f"| originals deleted without a confirmed archive | {result['deleted_without_confirmed_archive']} | 0 |",
+        f"| originals deleted while the archive was missing or short | {result['deleted_without_confirmed_archive']} | 0 |",
         f"| originals deleted | {result['originals_deleted']} | all |",
+        f"| of those, deleted while SeaweedFS was stopped (the bucket could not be looked at "
+        f"then; whole afterwards) | {result['deleted_while_store_away']} "
+        f"({result['of_those_whole_afterwards']} whole) | all whole |",
         f"| archives whose bytes differ from the provider's | {result['archives_with_wrong_bytes']} | 0 |",
         f"| most tries any recording took | {result['tries_per_recording_max']} | ≤ 6 |",
     ]

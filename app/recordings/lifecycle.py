@@ -6,7 +6,8 @@
        │                     ▲                 │  │
        └─absent/failed─▶ no_media              │  └──last try──▶ failed
                              ▲──retry (backoff)┘                  │
-                             └──────────── retry-failed ──────────┘
+                             ├──────────── retry-failed ──────────┘
+                             └── archive again (done, object missing)
 
 A provider's status only moves a recording forward (``STATUS_RANK``); only
 a ``waiting`` recording changes archive state because of what the provider
@@ -41,7 +42,9 @@ MOVES: dict[ArchiveState, frozenset[ArchiveState]] = {
         {ArchiveState.QUEUED, ArchiveState.DONE, ArchiveState.FAILED, ArchiveState.RUNNING}
     ),
     ArchiveState.FAILED: frozenset({ArchiveState.QUEUED}),
-    ArchiveState.DONE: frozenset(),
+    # Archive again (the console): the stored object went missing, the provider
+    # still has the original.
+    ArchiveState.DONE: frozenset({ArchiveState.QUEUED}),
     ArchiveState.NO_MEDIA: frozenset(),
 }
 

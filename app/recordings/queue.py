@@ -89,7 +89,17 @@ def claim_next(
     recording.next_attempt_at = expires
     recording.attempts += 1
     recording.updated_at = now
-    # A try still "running" belongs to a worker whose lease ran out.
+    attempt_id = _start_attempt(session, recording, worker_id, now)
+    request_id = _latest_request_id(session, recording)
+    own = ("attempt_id", "request_id")
+    fields = {
+        name: getattr(recording, name) for name in Claim.__dataclass_fields__ if name not in own
+    }
+    return Claim(**fields, attempt_id=attempt_id, request_id=request_id)
+
+
+def _start_attempt(session: Session, recording: Recording, worker_id: str, now: dt.datetime) -> int:
+    """This try's row; a try still "running" belongs to a worker whose lease ran out."""
     session.execute(
         update(ArchiveAttempt)
         .where(
@@ -112,7 +122,12 @@ def claim_next(
     )
     session.add(attempt)
     session.flush()
-    request_id = session.execute(
+    return attempt.id
+
+
+def _latest_request_id(session: Session, recording: Recording) -> str | None:
+    """The request id of the recording's latest callback, for the worker's log lines."""
+    return session.execute(
         select(RecordingEvent.request_id)
         .where(
             RecordingEvent.provider == recording.provider,
@@ -121,11 +136,6 @@ def claim_next(
         .order_by(RecordingEvent.id.desc())
         .limit(1)
     ).scalar()
-    own = ("attempt_id", "request_id")
-    fields = {
-        name: getattr(recording, name) for name in Claim.__dataclass_fields__ if name not in own
-    }
-    return Claim(**fields, attempt_id=attempt.id, request_id=request_id)
 
 
 @dataclass(frozen=True)

@@ -28,4 +28,5 @@ def test_every_state_has_its_moves_written_down():
         ArchiveState.WAITING,
         ArchiveState.RUNNING,
         ArchiveState.FAILED,
+        ArchiveState.DONE,
     ]
