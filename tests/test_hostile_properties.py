@@ -142,7 +142,12 @@ ADMIN_ROUTES = [
     ),
     form=st.dictionaries(params_text, params_text, max_size=4),
     path_id=st.one_of(
-        st.just("1"), st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=25)
+        st.just("1"),
+        # Path characters: a "?" or "#" would start the query or fragment instead.
+        st.text(
+            st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="?#"),
+            max_size=25,
+        ),
     ),
 )
 def test_no_admin_route_answers_500_to_anything(client, logged_in, route, query, form, path_id):
