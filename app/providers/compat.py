@@ -26,10 +26,12 @@ from app.providers.base import IncomingCallback, MediaRef, RecordingReport, Reco
 from app.providers.errors import CallbackError, ProviderError
 from app.providers.http import (
     ResponseStream,
+    delete_resource,
     new_session,
     origin_of,
     raise_for_status,
     request_failed,
+    walk_pages,
 )
 
 log = logging.getLogger(__name__)
@@ -375,14 +377,7 @@ class CompatApi:
     def delete_original(self, recording: MediaRef) -> bool:
         """``DELETE {RecordingUrl}.json``; True if deleted now, False if already gone."""
         url = f"{self._recording_url(recording)}.json"
-        try:
-            response = self.session.delete(url, auth=self._auth, timeout=self.timeouts)
-        except requests.RequestException as exc:
-            raise request_failed("delete", exc) from exc
-        if response.status_code == 404:
-            return False
-        raise_for_status(response, f"delete of {url}")
-        return True
+        return delete_resource(self.session, url, auth=self._auth, timeout=self.timeouts)
 
     def list_recordings(
         self, since: dt.datetime, until: dt.datetime | None, page_size: int
@@ -393,28 +388,21 @@ class CompatApi:
         "on or before" a day (GMT), so ``until`` (exclusive) asks for the day
         before it. (twilio-python ``rest/api/v2010/account/recording``.)
         """
-        url: str | None = (
-            f"{self.api_base_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings.json"
-        )
+        url = f"{self.api_base_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings.json"
         first = {"DateCreated>": since.date().isoformat(), "PageSize": str(page_size)}
         if until is not None:
             first["DateCreated<"] = (until - dt.timedelta(microseconds=1)).date().isoformat()
-        params: dict[str, str] | None = first
-        origin = _origin(self.api_base_url)
-        while url is not None:
-            try:
-                response = self.session.get(
-                    url, params=params, auth=self._auth, timeout=self.timeouts
-                )
-            except requests.RequestException as exc:
-                raise request_failed("listing recordings", exc) from exc
-            raise_for_status(response, "listing recordings")
-            page: dict[str, Any] = response.json()
+        params = first
+        pages = walk_pages(
+            self.session,
+            url,
+            params,
+            _origin(self.api_base_url),
+            auth=self._auth,
+            timeout=self.timeouts,
+        )
+        for page in pages:
             yield [self.listed(item) for item in page.get("recordings", [])]
-            next_uri = page.get("next_page_uri")
-            # The next page's URI carries its own query; it is relative to the origin.
-            url = f"{origin}{next_uri}" if next_uri else None
-            params = None
 
     def listed(self, item: Mapping[str, Any]) -> RecordingReport:
         """A listing's entry as a report, its media URL built from its ``uri``."""

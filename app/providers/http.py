@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -120,3 +122,34 @@ class ResponseStream:
 
     def close(self) -> None:
         self._response.close()
+
+
+def delete_resource(session: requests.Session, url: str, **kwargs: Any) -> bool:
+    """``DELETE url``: True if deleted now, False if it was already gone (404)."""
+    try:
+        response = session.delete(url, **kwargs)
+    except requests.RequestException as exc:
+        raise request_failed("delete", exc) from exc
+    if response.status_code == 404:
+        return False
+    raise_for_status(response, f"delete of {url}")
+    return True
+
+
+def walk_pages(
+    session: requests.Session, url: str, params: Any, origin: str, **kwargs: Any
+) -> Iterator[dict[str, Any]]:
+    """A Twilio-style listing, page by page: each page's ``next_page_uri`` is relative
+    to ``origin`` and carries its own query."""
+    next_url: str | None = url
+    while next_url is not None:
+        try:
+            response = session.get(next_url, params=params, **kwargs)
+        except requests.RequestException as exc:
+            raise request_failed("listing recordings", exc) from exc
+        raise_for_status(response, "listing recordings")
+        page: dict[str, Any] = response.json()
+        yield page
+        next_uri = page.get("next_page_uri")
+        next_url = f"{origin}{next_uri}" if next_uri else None
+        params = None

@@ -58,10 +58,12 @@ from app.providers.compat import (
 from app.providers.errors import ProviderError
 from app.providers.http import (
     ResponseStream,
+    delete_resource,
     new_session,
     origin_of,
     raise_for_status,
     request_failed,
+    walk_pages,
 )
 
 log = logging.getLogger(__name__)
@@ -346,14 +348,7 @@ class TelnyxApi:
 
     def delete_original(self, recording: MediaRef) -> bool:
         url = self._recording_url(recording.account_sid, recording.recording_sid)
-        try:
-            response = self._api.delete(url, timeout=self.timeouts)
-        except requests.RequestException as exc:
-            raise request_failed("delete", exc) from exc
-        if response.status_code == 404:
-            return False
-        raise_for_status(response, f"delete of {url}")
-        return True
+        return delete_resource(self._api, url, timeout=self.timeouts)
 
     def list_recordings(
         self, since: dt.datetime, until: dt.datetime | None, page_size: int
@@ -363,28 +358,18 @@ class TelnyxApi:
             raise ProviderError(
                 "set TELNYX_ACCOUNT_SID to list the account's recordings", retryable=False
             )
-        url: str | None = (
-            f"{self.settings.api_base_url}/v2/texml/Accounts/{account}/Recordings.json"
-        )
+        url = f"{self.settings.api_base_url}/v2/texml/Accounts/{account}/Recordings.json"
         first: list[tuple[str, str]] = [
             ("DateCreated>", since.strftime("%Y-%m-%dT%H:%M:%SZ")),
             ("PageSize", str(page_size)),
         ]
         if until is not None:
             first.append(("DateCreated<", until.strftime("%Y-%m-%dT%H:%M:%SZ")))
-        params: list[tuple[str, str]] | None = first
         scheme, host, port = origin_of(self.settings.api_base_url)
-        while url is not None:
-            try:
-                response = self._api.get(url, params=params, timeout=self.timeouts)
-            except requests.RequestException as exc:
-                raise request_failed("listing recordings", exc) from exc
-            raise_for_status(response, "listing recordings")
-            page: dict[str, Any] = response.json()
+        for page in walk_pages(
+            self._api, url, first, f"{scheme}://{host}:{port}", timeout=self.timeouts
+        ):
             yield [self.listed(account, item) for item in page.get("recordings") or []]
-            next_uri = page.get("next_page_uri")
-            url = f"{scheme}://{host}:{port}{next_uri}" if next_uri else None
-            params = None
 
     def listed(self, account: str, item: Mapping[str, Any]) -> RecordingReport:
         started = item.get("start_time") or item.get("date_created")

@@ -58,28 +58,6 @@ def _rank(column: Any) -> Any:
     )
 
 
-_ROW_COLUMNS = (
-    "provider",
-    "account_sid",
-    "recording_sid",
-    "provider_status",
-    "call_sid",
-    "conference_sid",
-    "channels",
-    "duration_seconds",
-    "started_at",
-    "source",
-    "track",
-    "error_code",
-    "media_url",
-    "archive_state",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    "updated_at",
-    "recorded_at",
-)
-
 # Facts about the recording that a later report may add but never erase.
 _MERGED_COLUMNS = (
     "call_sid",
@@ -91,6 +69,21 @@ _MERGED_COLUMNS = (
     "track",
     "error_code",
     "media_url",
+)
+
+# Every column a report writes.
+_ROW_COLUMNS = (
+    "provider",
+    "account_sid",
+    "recording_sid",
+    "provider_status",
+    *_MERGED_COLUMNS,
+    "archive_state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+    "recorded_at",
 )
 
 

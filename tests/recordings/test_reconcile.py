@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app import create_app
 from app.db import make_session_factory, transaction
 from app.providers import PROVIDERS
+from app.providers.telnyx import MediaOrigin
 from app.recordings.models import ArchiveState, Recording
 from app.recordings.reconcile import (
     ARCHIVED,
@@ -24,7 +25,14 @@ from app.recordings.reconcile import (
 )
 from tests.archive.helpers import queue_recording
 from tests.fakes.compat_api import Body
-from tests.helpers import make_settings, recording_sid
+from tests.helpers import (
+    TELNYX_ACCOUNT,
+    TELNYX_API_KEY,
+    TelnyxSigner,
+    make_settings,
+    recording_sid,
+    uuid_n,
+)
 
 DAY = dt.datetime(2026, 11, 10, 9, 0, tzinfo=dt.UTC)
 SINCE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -208,3 +216,22 @@ def test_a_page_with_values_our_columns_cannot_take_is_skipped_not_fatal(
     summary = reconcile(sessions, api, SINCE)
     assert summary.outcomes[QUEUED] == 1
     assert summary.listed == 2
+
+
+def test_telnyx_recordings_are_listed_page_by_page_and_queued(fake_telnyx, database_url, sessions):
+    for n in range(7):
+        fake_telnyx.add_recording(uuid_n(n, "telnyx-listed"), body=Body(100, n), date_created=DAY)
+    settings = make_settings(
+        database_url=database_url,
+        telnyx_api_base_url=fake_telnyx.api_base_url,
+        telnyx_api_key=TELNYX_API_KEY,
+        telnyx_public_key=TelnyxSigner().public_key,
+        telnyx_account_sid=TELNYX_ACCOUNT,
+        telnyx_media_hosts=(MediaOrigin.parse(fake_telnyx.storage_origin),),
+    )
+    api = PROVIDERS["telnyx"].api(settings)
+    summary = reconcile(sessions, api, SINCE, page_size=3)
+    assert (summary.listed, summary.pages, summary.outcomes[QUEUED]) == (7, 3, 7)
+    with sessions() as session:
+        urls = session.execute(select(Recording.media_url)).scalars().all()
+    assert all(url.startswith(fake_telnyx.storage_origin) for url in urls)
