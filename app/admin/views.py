@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from app.admin import CONTENT_SECURITY_POLICY, bp
+from app.archive.naming import CONTENT_TYPES
 from app.db import transaction
 from app.extensions import get_settings, session_factory
 from app.providers import PROVIDERS
@@ -44,7 +45,6 @@ PAGE_SIZE = 50
 PRESIGNED_SECONDS = 300
 _TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
 _SEARCH = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
 
 
 def overview_cache() -> OverviewCache:

@@ -31,6 +31,7 @@ from app.providers.http import (
     origin_of,
     raise_for_status,
     request_failed,
+    url_origin,
     walk_pages,
 )
 
@@ -393,21 +394,16 @@ class CompatApi:
         if until is not None:
             first["DateCreated<"] = (until - dt.timedelta(microseconds=1)).date().isoformat()
         params = first
-        pages = walk_pages(
-            self.session,
-            url,
-            params,
-            _origin(self.api_base_url),
-            auth=self._auth,
-            timeout=self.timeouts,
-        )
+        pages = walk_pages(self.session, url, params, auth=self._auth, timeout=self.timeouts)
         for page in pages:
             yield [self.listed(item) for item in page.get("recordings", [])]
 
     def listed(self, item: Mapping[str, Any]) -> RecordingReport:
         """A listing's entry as a report, its media URL built from its ``uri``."""
         uri = str(item.get("uri") or "")
-        media_url = f"{_origin(self.api_base_url)}{re.sub(r'[.]json$', '', uri)}" if uri else None
+        media_url = (
+            f"{url_origin(self.api_base_url)}{re.sub(r'[.]json$', '', uri)}" if uri else None
+        )
         started = item.get("start_time") or item.get("date_created")
         return RecordingReport(
             provider=self.name,
@@ -424,11 +420,6 @@ class CompatApi:
             track=item.get("track") or None,
             error_code=str(item["error_code"]) if item.get("error_code") is not None else None,
         )
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def whole_number(value: Any) -> int | None:

@@ -136,11 +136,18 @@ def delete_resource(session: requests.Session, url: str, **kwargs: Any) -> bool:
     return True
 
 
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, as written."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def walk_pages(
-    session: requests.Session, url: str, params: Any, origin: str, **kwargs: Any
+    session: requests.Session, url: str, params: Any, **kwargs: Any
 ) -> Iterator[dict[str, Any]]:
     """A Twilio-style listing, page by page: each page's ``next_page_uri`` is relative
-    to ``origin`` and carries its own query."""
+    to the listing's origin and carries its own query."""
+    origin = url_origin(url)
     next_url: str | None = url
     while next_url is not None:
         try:

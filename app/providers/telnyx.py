@@ -365,10 +365,7 @@ class TelnyxApi:
         ]
         if until is not None:
             first.append(("DateCreated<", until.strftime("%Y-%m-%dT%H:%M:%SZ")))
-        scheme, host, port = origin_of(self.settings.api_base_url)
-        for page in walk_pages(
-            self._api, url, first, f"{scheme}://{host}:{port}", timeout=self.timeouts
-        ):
+        for page in walk_pages(self._api, url, first, timeout=self.timeouts):
             yield [self.listed(account, item) for item in page.get("recordings") or []]
 
     def listed(self, account: str, item: Mapping[str, Any]) -> RecordingReport:
