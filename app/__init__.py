@@ -10,8 +10,8 @@ from typing import Any
 import click
 from flask import Flask, Response, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
-from markupsafe import escape
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app.config import Settings
@@ -54,8 +54,7 @@ def startup_report(settings: Settings) -> list[str]:
     ]
     if len(lines) == len(PROVIDERS):
         lines.append("no provider is configured: every callback will be refused (see README)")
-    store = settings.s3_bucket and f"S3 bucket {settings.s3_bucket}"
-    lines.append(f"archive: {store or 'local folder ' + settings.local_archive_dir}")
+    lines.append(f"archive: {settings.archive_summary()}")
     return lines
 
 
@@ -90,15 +89,19 @@ def configure_app(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_NAME="archiver_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        # Browsers send Secure cookies to http://localhost too, so only debug
-        # mode (plain http on another name) goes without.
-        SESSION_COOKIE_SECURE=not settings.debug,
+        # Secure is decided per request (app.web.ConsoleSessions): https, or
+        # an https PUBLIC_URL.
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=12),
         WTF_CSRF_TIME_LIMIT=None,  # tied to the session, which expires by itself
     )
     # Heroku's router (and most load balancers) terminate TLS and pass the
     # public scheme and host on; the signature is over the public URL.
-    init_web(app, settings.trusted_proxies, settings.trusted_proxy_networks)
+    init_web(
+        app,
+        settings.trusted_proxies,
+        settings.trusted_proxy_networks,
+        public_url=settings.public_url,
+    )
     configure_logging(settings.log_format, logging.DEBUG if settings.debug else logging.INFO)
 
 
@@ -120,6 +123,10 @@ def register_blueprints(app: Flask) -> None:
         """A browser at the root is looking for the console."""
         return redirect(url_for("admin.listing"))
 
+
+# What a 503 for the database asks the sender to wait: a restart or a burst is over
+# in seconds, and providers give up on a callback after about 15.
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 # Machines (providers, scrapers, API clients) read these paths: they get JSON.
 JSON_PATHS = ("/webhooks/", "/healthz", "/readyz", "/metrics", "/openapi.json")
@@ -145,25 +152,32 @@ def register_errorhandlers(app: Flask) -> None:
 
     app.register_error_handler(HTTPException, http_error)
 
-    def database_unavailable(error: OperationalError) -> tuple[Response | str, int]:
+    def database_unavailable(
+        error: OperationalError | PoolTimeout,
+    ) -> tuple[Response | str, int, dict[str, str]]:
         # Nothing was stored: say so with a 503, which providers retry, and
         # keep the driver's message (it may name hosts or users) in the log only.
-        app.logger.error("database unavailable: %s", type(error.orig).__name__)
+        # Every pooled connection busy for pool_timeout (a burst larger than the
+        # pool) is the same for the sender: not its fault, try again shortly.
+        if isinstance(error, PoolTimeout):
+            app.logger.error("database unavailable: every pooled connection is busy")
+        else:
+            app.logger.error("database unavailable: %s", type(error.orig).__name__)
         message = "database unavailable; nothing was stored, try again"
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
         if wants_json():
-            return jsonify(error=message), 503
-        return error_page(503, "Service Unavailable", message), 503
+            return jsonify(error=message), 503, headers
+        return error_page(503, "Service Unavailable", message), 503, headers
 
     app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(PoolTimeout, database_unavailable)
 
 
 def error_page(code: int, title: str, message: str) -> str:
-    """A plain HTML error page; the message is escaped."""
-    return (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>{code} {escape(title)}</title>"
-        f"<h1>{code} {escape(title)}</h1><p>{escape(message)}</p></html>"
-    )
+    """The console's styled page: what went wrong and what to do (escaped)."""
+    from app.admin.errors import error_page as console_error_page
+
+    return console_error_page(code, title, message)
 
 
 def register_commands(app: Flask) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -48,6 +50,32 @@ def parse_networks(value: str) -> tuple[Network, ...]:
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+# scheme://host[:port], one trailing slash forgiven; a name, IPv4 or [IPv6] host.
+_ORIGIN = re.compile(
+    r"(?P<scheme>(?i:https?))://"
+    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?/?"
+)
+
+
+def parse_public_url(name: str, value: str) -> str:
+    """An origin, ``scheme://host[:port]`` (http or https), as written but for the
+    scheme's case and a trailing slash. A path, query, fragment or credentials
+    are refused rather than ignored: only the origin is used (signatures are
+    checked against it plus the path the provider called)."""
+    example = "https://archive.example.com"
+    match = _ORIGIN.fullmatch(value)
+    if match is None:
+        raise ConfigError(
+            f"{name} must be an origin, http(s)://host[:port] such as {example}, "
+            f"with no path, query, fragment or credentials; got {value!r}"
+        )
+    port = match["port"]
+    if port is not None and not 0 < int(port) < 65536:
+        raise ConfigError(f"{name} has a port outside 1-65535: {value!r}")
+    return f"{match['scheme'].lower()}://{match['host']}" + (f":{port}" if port else "")
 
 
 class Env:
@@ -167,6 +195,42 @@ SectionT = TypeVar("SectionT", bound=Section)
 SectionReader = Callable[[Env], Section]
 
 DEFAULT_KEY_TEMPLATE = "{prefix}{provider}/{account_sid}/{yyyy}/{mm}/{dd}/{recording_sid}.{ext}"
+# The placeholders ``app.archive.naming.build_key`` fills in (kept in step by a test).
+KEY_TEMPLATE_FIELDS = (
+    "prefix",
+    "provider",
+    "account_sid",
+    "yyyy",
+    "mm",
+    "dd",
+    "recording_sid",
+    "call_sid",
+    "ext",
+)
+
+
+def check_key_template(template: str) -> None:
+    """ConfigError naming ``S3_KEY_TEMPLATE`` and its bad placeholder, if any.
+
+    Checked at start-up: a template the worker cannot fill fails every try of
+    every recording, which is no way to learn of a typo.
+    """
+    known = ", ".join(f"{{{name}}}" for name in KEY_TEMPLATE_FIELDS)
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:  # an unmatched brace
+        raise ConfigError(
+            f"S3_KEY_TEMPLATE is not a valid template ({exc}); write a literal brace as {{{{ or }}}}"
+        ) from None
+    for _text, name, _spec, _conversion in parsed:
+        if name is not None and name not in KEY_TEMPLATE_FIELDS:
+            raise ConfigError(
+                f"S3_KEY_TEMPLATE has an unknown placeholder {{{name}}}; known: {known}"
+            )
+    try:  # a format spec or conversion that cannot apply to text ({yyyy:d}, {ext!x})
+        template.format(**dict.fromkeys(KEY_TEMPLATE_FIELDS, "x"))
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ConfigError(f"S3_KEY_TEMPLATE cannot be filled in: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -187,6 +251,9 @@ class Settings:
         default_factory=lambda: parse_networks(DEFAULT_PROXY_NETWORKS)
     )
     max_body_bytes: int = 64 * 1024
+    # PUBLIC_URL: the origin signatures are checked against and absolute links
+    # name, whatever Host or forwarded headers say; None: as the request says.
+    public_url: str | None = None
 
     s3_bucket: str | None = None
     s3_prefix: str = ""
@@ -245,8 +312,10 @@ class Settings:
             raise ConfigError("S3_KMS_KEY_ID is only used with S3_SSE=aws:kms")
         key_template = e.text("S3_KEY_TEMPLATE", DEFAULT_KEY_TEMPLATE) or DEFAULT_KEY_TEMPLATE
         database_url = normalise_database_url(e.text("DATABASE_URL") or default_database_url())
+        check_key_template(key_template)
         if "{recording_sid}" not in key_template:
             raise ConfigError("S3_KEY_TEMPLATE must contain {recording_sid}, so keys are unique")
+        public_url = e.text("PUBLIC_URL")
         return cls(
             database_url=database_url,
             secret_key=secret_key,
@@ -255,6 +324,7 @@ class Settings:
             trusted_proxies=e.integer("TRUSTED_PROXIES", cls.trusted_proxies),
             trusted_proxy_networks=e.networks("TRUSTED_PROXY_NETWORKS", DEFAULT_PROXY_NETWORKS),
             max_body_bytes=e.integer("MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
+            public_url=parse_public_url("PUBLIC_URL", public_url) if public_url else None,
             s3_bucket=e.text("S3_BUCKET"),
             s3_prefix=e.environ.get("S3_PREFIX", "").strip(),
             s3_endpoint_url=e.text("S3_ENDPOINT_URL"),
@@ -263,7 +333,9 @@ class Settings:
             s3_key_template=key_template,
             local_archive_dir=e.text("LOCAL_ARCHIVE_DIR") or cls.local_archive_dir,
             recording_format=e.choice("RECORDING_FORMAT", RECORDING_FORMATS, "mp3") or "mp3",
-            delete_original=e.boolean("DELETE_ORIGINAL", True),
+            # Contract v3: a folder on this machine is no place for the only copy, so
+            # originals are deleted by default only once they are in a bucket.
+            delete_original=e.boolean("DELETE_ORIGINAL", e.text("S3_BUCKET") is not None),
             archive_max_attempts=e.integer("ARCHIVE_MAX_ATTEMPTS", cls.archive_max_attempts, 1),
             archive_retry_base_seconds=e.number(
                 "ARCHIVE_RETRY_BASE_SECONDS", cls.archive_retry_base_seconds
@@ -323,3 +395,27 @@ class Settings:
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
+
+    def archive_summary(self) -> str:
+        """Where recordings go and what becomes of the provider's copy: said once at
+        start-up by the web and by each worker, so nobody is surprised by either."""
+        if self.s3_bucket:
+            where = f"recordings are copied into S3 bucket {self.s3_bucket}"
+        else:
+            folder = Path(self.local_archive_dir).resolve()
+            where = f"recordings are copied into the local folder {folder}"
+        if self.delete_original:
+            originals = (
+                "originals are DELETED at the provider once the copy is confirmed "
+                "(DELETE_ORIGINAL=false keeps them)"
+            )
+        else:
+            originals = (
+                "originals are kept at the provider (DELETE_ORIGINAL=true deletes them once copied)"
+            )
+        return (
+            f"{where}; {originals}; the first worker to start, then one every "
+            f"{self.reconcile_every_minutes:g} min, lists the last "
+            f"{self.reconcile_lookback_hours:g} h of recordings at each configured provider "
+            "and copies every completed one not yet archived"
+        )

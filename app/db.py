@@ -7,15 +7,20 @@ step. Code below the edge receives a ``Session`` and never commits by itself.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Dialect, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Alembic autogenerate and `alembic check` compare names, so every constraint and
 # index gets a deterministic one.
@@ -100,8 +105,9 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     # No ping before each use: it costs a round trip on every request. A
-    # connection the server dropped (a restart) fails its request with a 503,
-    # which providers retry, and SQLAlchemy then discards the whole pool.
+    # connection the server dropped (a restart) fails its first statement;
+    # SQLAlchemy then discards every connection the pool held from before, and
+    # callers run the work once more on a fresh one (run_retrying_once_on_disconnect).
     kwargs.setdefault("pool_pre_ping", False)
     # A web worker serves many requests at once (gevent); connections opened
     # beyond the pool and closed again cost more than waiting a moment for one.
@@ -109,6 +115,37 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 2)
     kwargs.setdefault("pool_timeout", 10)
     return create_engine(url, **kwargs)
+
+
+def connection_was_dead(exc: BaseException) -> bool:
+    """Whether ``exc`` failed because its connection was gone (a server restart or
+    fail-over), as opposed to the database refusing or not answering now."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def run_retrying_once_on_disconnect(work: Callable[[], T]) -> T:
+    """Run ``work``; once more if it failed because its pooled connection was dead.
+
+    With no ping before each use, every connection that was idle in the pool
+    through a database restart fails its first statement. SQLAlchemy then
+    invalidates that connection and, with it, every one the pool held from
+    before the failure (``invalidate_pool_on_disconnect``, on by default), so
+    the second run gets a fresh connection. A second failure is the database
+    itself being away: it is raised (a 503 on the web, a wait in the worker).
+
+    ``work`` must be safe to run twice: one idempotent statement, a read, or a
+    transaction of its own (the dead connection committed nothing).
+    """
+    try:
+        return work()
+    except DBAPIError as exc:
+        if not connection_was_dead(exc):
+            raise
+        log.warning(
+            "a pooled database connection was dead (%s); running it once more on a fresh one",
+            type(exc.orig).__name__,
+        )
+    return work()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

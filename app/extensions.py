@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import make_engine, make_session_factory, transaction
+from app.db import make_engine, make_session_factory, run_retrying_once_on_disconnect, transaction
 
 KEY = "recording_archiver"
+T = TypeVar("T")
 
 
 @dataclass
 class Extensions:
     settings: Settings
     sessions: sessionmaker[Session]
-    # PostgreSQL: connections in autocommit, for work done in one statement.
+    # PostgreSQL: the sessions' engine in autocommit, for work done in one
+    # statement. Same pool: one process holds one pool's worth of connections.
     autocommit: Engine | None = None
 
     @contextmanager
@@ -37,6 +40,17 @@ class Extensions:
             return
         with transaction(self.sessions) as session:
             yield session.connection()
+
+    def run_one_statement(self, work: Callable[[Connection], T]) -> T:
+        """``work`` on a ``one_statement`` connection, run once more on a fresh one when
+        its pooled connection had died (a database restart): ``work`` must be one
+        idempotent statement."""
+
+        def attempt() -> T:
+            with self.one_statement() as connection:
+                return work(connection)
+
+        return run_retrying_once_on_disconnect(attempt)
 
 
 def init_extensions(
@@ -55,8 +69,11 @@ def init_extensions(
     else:
         engine = bind or make_engine(settings.database_url)
         sessions = make_session_factory(engine)
+        # Options on the same engine share its pool (each connection is put back
+        # in its transactional mode when returned): two pools per process held
+        # twice the connections a plan allows for nothing.
         autocommit = (
-            make_engine(settings.database_url, isolation_level="AUTOCOMMIT")
+            engine.execution_options(isolation_level="AUTOCOMMIT")
             if engine.dialect.name == "postgresql"
             else None
         )

@@ -95,6 +95,49 @@ def json_formatter() -> logging.Formatter:
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+# Characters that could end a line or redraw a terminal: C0 and C1 controls,
+# DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` on one line: each control character as ``\\n``, ``\\x1b``, ``\\u2028``..."""
+
+    def escaped(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in _SHORT:
+            return _SHORT[char]
+        return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+    return _CONTROL.sub(escaped, text)
+
+
+class TextFormatter(logging.Formatter):
+    """Plain text where no line can pass for one of ours.
+
+    A request path or header with ``%0a`` in it, logged as it came, would
+    otherwise start a line of its own ("2026-... ERROR app...: anything"). The
+    message is kept on its line, control characters escaped; a traceback's
+    lines follow, each indented, so only our own lines start at the margin.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            line = escape_controls(super().format(record))
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+        exc_info, exc_text, stack_info = saved
+        if exc_info and not exc_text:
+            exc_text = self.formatException(exc_info)
+        extra = [text for text in (exc_text, stack_info and self.formatStack(stack_info)) if text]
+        continuation = [
+            "    " + escape_controls(part) for text in extra for part in text.split("\n")
+        ]
+        return "\n".join([line, *continuation])
+
 
 def configure_logging(log_format: str, level: int = logging.INFO) -> None:
     """One handler on stdout for the whole process, in ``log_format``."""
@@ -104,9 +147,7 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
             root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stdout)
     handler._recording_archiver = True  # type: ignore[attr-defined]
-    handler.setFormatter(
-        json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
-    )
+    handler.setFormatter(json_formatter() if log_format == "json" else TextFormatter(TEXT_FORMAT))
     handler.addFilter(ContextFilter())
     root.addHandler(handler)
     root.setLevel(level)

@@ -4,16 +4,20 @@ access log."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Request, Response, g, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import RequestRedirect
 
+from app.db import run_retrying_once_on_disconnect
 from app.telemetry import REQUEST_ID
 
 if TYPE_CHECKING:
@@ -64,6 +68,17 @@ class TrustedProxies:
 BODY_READ_SECONDS = 10.0
 
 
+def public_origin(request: Request, public_url: str | None) -> str:
+    """``scheme://host[:port]`` that absolute URLs name: signature checks, redirects, links.
+
+    ``PUBLIC_URL`` when set (``Settings.public_url``), whatever ``Host`` or
+    ``X-Forwarded-*`` say: a request cannot choose it. Unset: the request's
+    scheme and host, after the trusted proxy headers (``TrustedProxies``).
+    Webhooks and the console both use this one (they may not import each other).
+    """
+    return public_url or f"{request.scheme}://{request.host}"
+
+
 def bound_body_reads() -> None:
     connection = request.environ.get("gunicorn.socket")
     if connection is not None:
@@ -89,14 +104,85 @@ class ConsoleSessions(SecureCookieSessionInterface):
     and signing a session for each one costs the webhook for nothing.
     """
 
+    def __init__(self, public_https: bool = False) -> None:
+        self.public_https = public_https
+
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if not request.path.startswith("/admin"):
             return self.make_null_session(app)
         return super().open_session(app, request)
 
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """``Secure`` when this request came by https (as the trusted proxy says)
+        or the public origin is https. One app-wide answer cannot be right: a
+        browser drops a Secure cookie set over plain http to another machine
+        (``HOST=0.0.0.0``), and then no login survives to its CSRF check."""
+        return self.public_https or request.is_secure
 
-def init_web(app: Flask, hops: int, networks: Iterable[Network]) -> None:
-    app.session_interface = ConsoleSessions()
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def retry_reads_once_on_disconnect(app: Flask, blueprint: str) -> None:
+    """Every GET and HEAD page of ``blueprint`` runs once more when its pooled database
+    connection had died (a restart): such a page changes nothing, so it can be run
+    again whole, whichever query met the dead connection. Other methods are left
+    alone: a form's second run could do its work twice."""
+    prefix = f"{blueprint}."
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint.startswith(prefix):
+            app.view_functions[endpoint] = _reads_retried(view)
+
+
+def _reads_retried(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def retried(**kwargs: Any) -> Any:
+        if request.method not in SAFE_METHODS:
+            return view(**kwargs)
+        return run_retrying_once_on_disconnect(lambda: view(**kwargs))
+
+    return retried
+
+
+class RedirectsHome:
+    """A redirect to our own origin names ``PUBLIC_URL``, or only the path.
+
+    Werkzeug's slash redirect (``/admin`` to ``/admin/``) is absolute, built
+    from whatever ``Host`` the request gave, and Flask sends it past every
+    error handler: without this a request (or a cache in front) could send a
+    browser to a host of its choosing. Redirects elsewhere (a store's
+    presigned URL) are left alone.
+    """
+
+    def __init__(self, public_url: str | None) -> None:
+        self.public_url = public_url
+
+    def __call__(self, response: Response) -> Response:
+        location = response.headers.get("Location")
+        if not (300 <= response.status_code < 400 and location):
+            return response
+        parts = urlsplit(location)
+        if not parts.scheme and not parts.netloc:
+            return response  # already a path
+        given = f"{request.scheme}://{request.host}".lower()
+        # Werkzeug's own redirect is always to us, even when it could not
+        # spell the host (an invalid one gives "http:///admin/").
+        slash_redirect = isinstance(request.routing_exception, RequestRedirect)
+        if not slash_redirect and f"{parts.scheme}://{parts.netloc}".lower() != given:
+            return response
+        # "//x" would be read as another host: one leading slash only.
+        path = "/" + urlunsplit(("", "", parts.path, parts.query, parts.fragment)).lstrip("/")
+        response.headers["Location"] = (self.public_url or "") + path
+        return response
+
+
+def init_web(
+    app: Flask, hops: int, networks: Iterable[Network], *, public_url: str | None = None
+) -> None:
+    app.session_interface = ConsoleSessions(
+        public_https=bool(public_url and public_url.startswith("https:"))
+    )
+    app.after_request(RedirectsHome(public_url))
     if hops:
         app.wsgi_app = TrustedProxies(app.wsgi_app, hops, networks)  # type: ignore[method-assign]
     app.before_request(bound_body_reads)

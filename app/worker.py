@@ -26,16 +26,31 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.archive.pipeline import Archiver
 from app.archive.retry import interruptible_sleep, log_wait
 from app.config import Settings
-from app.db import make_engine, make_session_factory, transaction, utcnow
+from app.db import (
+    make_engine,
+    make_session_factory,
+    run_retrying_once_on_disconnect,
+    transaction,
+    utcnow,
+)
 from app.providers import PROVIDERS
 from app.providers.errors import ProviderError
 from app.recordings.queue import WAKE_CHANNEL
-from app.recordings.reconcile import QUEUED, claim_scheduled_run, reconcile, record_run_end
+from app.recordings.reconcile import (
+    QUEUED,
+    claim_scheduled_run,
+    give_back_scheduled_run,
+    reconcile,
+    record_run_end,
+)
 from app.storage import make_store
 
 log = logging.getLogger(__name__)
 
 MAX_IDLE_BACKOFF = 30.0
+# A scheduled reconciliation the provider's answer broke is due again this soon
+# (or at the next period, if sooner), not a whole period later.
+RETRY_FAILED_RUN = dt.timedelta(minutes=5)
 
 
 def bound_heap_growth() -> None:
@@ -118,9 +133,15 @@ class ReconcileSchedule:
     callbacks and with another run anyway (see ``app.recordings.reconcile``).
     """
 
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        stop: threading.Event | None = None,
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
+        self.stop = stop or threading.Event()  # the worker's SIGTERM: ends a run between pages
         self.every = dt.timedelta(minutes=settings.reconcile_every_minutes)
         self.look_every = min(30.0, self.every.total_seconds() / 3)
         self.next_look = 0.0
@@ -129,30 +150,76 @@ class ReconcileSchedule:
         if time.monotonic() < self.next_look:
             return
         self.next_look = time.monotonic() + self.look_every
+
+        def claim() -> bool:
+            with transaction(self.sessions) as session:
+                return claim_scheduled_run(session, self.every, utcnow())
+
+        # The first statement after a quiet spell: the one to meet a connection
+        # that died in a restart (then once more, or this look is skipped).
+        if not run_retrying_once_on_disconnect(claim):
+            return
+        try:
+            lines, retry_in = self._run_all()
+        except BaseException:
+            # The database went away mid-run, say: the period was claimed, so
+            # hand it back (if the database lets us) rather than lose it.
+            self._give_back(RETRY_FAILED_RUN)
+            raise
+        if retry_in is not None:
+            self._give_back(retry_in)
         with transaction(self.sessions) as session:
-            if not claim_scheduled_run(session, self.every, utcnow()):
-                return
+            record_run_end(session, "\n".join(lines) or "no provider configured")
+
+    def _run_all(self) -> tuple[list[str], dt.timedelta | None]:
+        """Each configured provider's run: the summary's lines, and when the period
+        is due again if it did not get through (None: it did)."""
         since = utcnow() - dt.timedelta(hours=self.settings.reconcile_lookback_hours)
-        lines = []
+        lines: list[str] = []
+        retry_in: dt.timedelta | None = None
         for name, provider in PROVIDERS.items():
             api = provider.api(self.settings)
             if api is None:
                 continue
+            if self.stop.is_set():
+                lines.append(f"{name}: not run: the worker was asked to stop")
+                retry_in = dt.timedelta(0)
+                continue
             try:
-                summary = reconcile(self.sessions, api, since)
+                summary = reconcile(self.sessions, api, since, stop=self.stop)
             except ProviderError as exc:
-                log.warning("scheduled reconcile of %s failed: %s", name, exc.message)
+                log.warning(
+                    "scheduled reconcile of %s failed: %s; trying the period again in %.0f s",
+                    name,
+                    exc.message,
+                    min(RETRY_FAILED_RUN, self.every).total_seconds(),
+                )
                 lines.append(f"{name}: failed: {exc.message}")
+                retry_in = RETRY_FAILED_RUN if retry_in is None else min(retry_in, RETRY_FAILED_RUN)
                 continue
             lines.extend(summary.lines())
+            if summary.stopped:
+                # Due again at once: another worker (or this one, restarted) goes on.
+                log.info("scheduled reconcile of %s stopped between pages", name)
+                retry_in = dt.timedelta(0)
+                continue
             log.info(
                 "scheduled reconcile of %s: %d listed, %d queued",
                 name,
                 summary.listed,
                 summary.outcomes[QUEUED],
             )
-        with transaction(self.sessions) as session:
-            record_run_end(session, "\n".join(lines) or "no provider configured")
+        return lines, retry_in
+
+    def _give_back(self, after: dt.timedelta) -> None:
+        try:
+            with transaction(self.sessions) as session:
+                give_back_scheduled_run(session, utcnow(), min(after, self.every))
+        except OperationalError as exc:
+            log.warning(
+                "could not give the reconciliation period back (%s): it runs next period",
+                type(exc).__name__,
+            )
 
 
 def worker_id() -> str:
@@ -227,14 +294,14 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     except psycopg.Error as exc:
         log.warning("LISTEN failed (%s); polling until it works", type(exc).__name__)
     log.info(
-        "worker %s started: store %s, providers %s",
+        "worker %s started: providers %s; %s",
         archiver.worker_id,
-        archiver.store.location,
         ", ".join(archiver.providers) or "none configured",
+        settings.archive_summary(),
     )
     run_once = riding_out_database_outages(archiver.run_once, settings, stop)
     reconcile_if_due = riding_out_database_outages(
-        _scheduled(ReconcileSchedule(settings, archiver.sessions)), settings, stop
+        _scheduled(ReconcileSchedule(settings, archiver.sessions, stop)), settings, stop
     )
     try:
         while not stop.is_set():

@@ -30,8 +30,11 @@ WEBHOOK_PATH = "/webhooks/twilio/recording-status"
 
 def make_settings(**overrides: Any) -> Settings:
     """Settings as a bare environment gives them, with ``overrides`` (provider fields
-    prefixed with the provider: ``twilio_auth_token``)."""
-    return load_settings({"SECRET_KEY": "test-secret-key"}).with_overrides(overrides)
+    prefixed with the provider: ``twilio_auth_token``). Originals are deleted, as
+    with a bucket: the tests follow a recording's whole trip, whatever the store
+    (tests/test_config.py checks the local folder's default, which keeps them)."""
+    bare = {"SECRET_KEY": "test-secret-key", "DELETE_ORIGINAL": "true"}
+    return load_settings(bare).with_overrides(overrides)
 
 
 def base_settings(database_url: str, **overrides: Any) -> Settings:
@@ -164,8 +167,11 @@ class TelnyxSigner:
         raw = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.public_key = base64.b64encode(raw).decode()
 
-    def headers(self, payload: bytes, timestamp: int | None = None) -> dict[str, str]:
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
+    def headers(
+        self, payload: bytes, timestamp: int | None = None, stamp: str | None = None
+    ) -> dict[str, str]:
+        """The headers; ``stamp`` signs a ``telnyx-timestamp`` written as given."""
+        stamp = stamp or str(int(time.time()) if timestamp is None else timestamp)
         signature = self._key.sign(stamp.encode() + b"|" + payload)
         return {
             "telnyx-signature-ed25519": base64.b64encode(signature).decode(),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 import pytest
 
 from app import create_app, load_settings
-from app.config import ConfigError
+from app.archive.naming import build_key
+from app.config import KEY_TEMPLATE_FIELDS, ConfigError
+from app.recordings.queue import Claim
 
 BASE = {"SECRET_KEY": "s3cret"}
 
@@ -83,3 +88,124 @@ def test_secrets_stay_out_of_the_settings_repr():
 def test_the_key_template_must_make_keys_unique():
     with pytest.raises(ConfigError, match="S3_KEY_TEMPLATE"):
         load_settings({**BASE, "S3_KEY_TEMPLATE": "{provider}/{yyyy}/recording.{ext}"})
+
+
+def test_originals_are_kept_by_default_when_recordings_go_to_the_local_folder():
+    assert load_settings(BASE).delete_original is False
+
+
+def test_originals_are_deleted_by_default_once_recordings_go_to_a_bucket():
+    assert load_settings({**BASE, "S3_BUCKET": "archive"}).delete_original is True
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({"DELETE_ORIGINAL": "true"}, True), ({"S3_BUCKET": "b", "DELETE_ORIGINAL": "false"}, False)],
+)
+def test_an_explicit_delete_original_wins_over_the_default(env, expected):
+    assert load_settings({**BASE, **env}).delete_original is expected
+
+
+def test_the_start_up_report_says_where_recordings_go_and_that_originals_are_kept(tmp_path):
+    from app import startup_report
+
+    env = {**BASE, "LOCAL_ARCHIVE_DIR": str(tmp_path / "archive")}
+    archive = [line for line in startup_report(load_settings(env)) if line.startswith("archive:")]
+    assert len(archive) == 1, archive
+    assert f"local folder {tmp_path / 'archive'}" in archive[0]
+    assert "originals are kept at the provider" in archive[0]
+    assert "last 48 h" in archive[0]
+
+
+def test_the_start_up_report_warns_that_originals_are_deleted_with_a_bucket():
+    from app import startup_report
+
+    (archive,) = [
+        line
+        for line in startup_report(load_settings({**BASE, "S3_BUCKET": "calls"}))
+        if line.startswith("archive:")
+    ]
+    assert "S3 bucket calls" in archive
+    assert "originals are DELETED at the provider" in archive
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("https://archive.example.com", "https://archive.example.com"),
+        ("https://archive.example.com/", "https://archive.example.com"),
+        ("HTTPS://Archive.example.com:8443", "https://Archive.example.com:8443"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("http://[::1]:5000", "http://[::1]:5000"),
+    ],
+)
+def test_public_url_is_an_origin(given, expected):
+    assert load_settings({**BASE, "PUBLIC_URL": given}).public_url == expected
+
+
+def test_public_url_is_unset_by_default():
+    assert load_settings(BASE).public_url is None
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "archive.example.com",
+        "ftp://archive.example.com",
+        "https://archive.example.com/archiver",
+        "https://archive.example.com?x=1",
+        "https://archive.example.com#top",
+        "https://user:secret@archive.example.com",
+        "https://archive.example.com:",
+        "https://archive.example.com:0",
+        "https://archive.example.com:65536",
+        "https://archive example.com",
+        "https://",
+        "https://archive.example.com//",
+    ],
+)
+def test_a_public_url_that_is_not_an_origin_fails_at_start_up_naming_it(given):
+    with pytest.raises(ConfigError, match="PUBLIC_URL"):
+        load_settings({**BASE, "PUBLIC_URL": given})
+
+
+@pytest.mark.parametrize(
+    ("template", "named"),
+    [
+        ("{prefix}{recording_sid}.{extension}", "{extension}"),
+        ("{recording_sid}/{date}.{ext}", "{date}"),
+        ("{recording_sid[0]}/{recording_sid}", "{recording_sid[0]}"),
+        ("{recording_sid.__class__}", "{recording_sid.__class__}"),
+        ("{}/{recording_sid}", "{}"),
+        ("{recording_sid", "not a valid template"),
+        ("{yyyy:d}/{recording_sid}", "cannot be filled in"),
+    ],
+)
+def test_a_key_template_with_a_bad_placeholder_is_refused_at_start_up_naming_it(
+    template, named, monkeypatch
+):
+    with pytest.raises(ConfigError, match="S3_KEY_TEMPLATE") as refused:
+        load_settings({**BASE, "S3_KEY_TEMPLATE": template})
+    assert named in str(refused.value)
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("S3_KEY_TEMPLATE", template)
+    with pytest.raises(ConfigError, match="S3_KEY_TEMPLATE"):
+        create_app()
+
+
+def test_every_placeholder_the_start_up_allows_is_one_the_worker_fills_in():
+    template = "/".join(f"{{{name}}}" for name in KEY_TEMPLATE_FIELDS)
+    settings = load_settings({**BASE, "S3_KEY_TEMPLATE": template, "S3_PREFIX": "pre"})
+    when = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)
+    claim = Claim(
+        **dict.fromkeys(f.name for f in dataclasses.fields(Claim)),  # type: ignore[arg-type]
+    )
+    claim = dataclasses.replace(
+        claim,
+        provider="twilio",
+        account_sid="AC1",
+        recording_sid="RE1",
+        call_sid="CA1",
+        created_at=when,
+    )
+    assert build_key(settings, claim, "mp3") == "pre/twilio/AC1/2026/11/16/RE1/CA1/mp3"

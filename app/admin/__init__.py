@@ -3,7 +3,32 @@ put it back in the queue. Server-rendered pages, no script at all."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response
+from flask import Blueprint, Flask, Response, request
+from werkzeug.routing import BaseConverter, ValidationError
+
+# Row ids are signed 64-bit (BIGINT on PostgreSQL, INTEGER on SQLite): a
+# larger number names no row, and the drivers refuse it with a 500 rather
+# than find nothing.
+ID_MAX = 2**63 - 1
+
+
+class RowIdConverter(BaseConverter):
+    """``<row_id:...>``: ASCII digits within the column's range, else the route
+    does not match (404). Werkzeug's ``int`` takes any script's digits and any
+    length, and ``int()`` of 5,000 digits raises."""
+
+    regex = r"[0-9]{1,19}"
+    part_isolating = True
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > ID_MAX:
+            raise ValidationError
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(int(value))
+
 
 bp = Blueprint(
     "admin",
@@ -21,8 +46,12 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-@bp.after_request
+@bp.after_app_request
 def security_headers(response: Response) -> Response:
+    # On the app, not the blueprint: a URL under /admin/ that matches no route
+    # (an error page) is the console's too.
+    if not request.path.startswith("/admin"):
+        return response
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -36,17 +65,23 @@ from app.admin import auth, views  # noqa: E402, F401  (they register their rout
 
 def init_admin(app: Flask) -> None:
     """Mount the console: its pages, its formats, the login gate and then CSRF."""
-    from flask_wtf.csrf import CSRFProtect
+    from flask_wtf.csrf import CSRFError, CSRFProtect
 
+    from app.admin.errors import csrf_refused
     from app.admin.formatting import register_filters
+    from app.web import retry_reads_once_on_disconnect
 
+    # Before the blueprint: its rules are compiled with the converters known then.
+    app.url_map.converters["row_id"] = RowIdConverter
     app.register_blueprint(bp)
+    retry_reads_once_on_disconnect(app, bp.name)
     register_filters(app)
     # The login gate runs first, so a stranger always hears "log in", then every
     # form posted to the console must carry its CSRF token.
     app.before_request(auth.require_login)
     csrf = CSRFProtect()
     csrf.init_app(app)
+    app.register_error_handler(CSRFError, csrf_refused)
     # Providers' callbacks and the operations endpoints are machines', which
     # prove themselves otherwise (signatures) or change nothing.
     for name, blueprint in app.blueprints.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import re
 
 from flask import jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -16,6 +17,9 @@ from app.db import transaction, utcnow
 from app.extensions import get_settings, session_factory
 
 OPEN_ENDPOINTS = {"admin.login", "admin.static"}
+# Control characters cannot go in a Location header (CR/LF would end it):
+# such a ``next`` is refused before the login, not found unsendable after it.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no type hints
@@ -65,6 +69,11 @@ def login() -> ResponseReturnValue:
     configured = bool(settings.admin_username and settings.admin_password)
     form = LoginForm()
     next_page = request.args.get("next")
+    if next_page and _CONTROL.search(next_page):
+        error = "next must be a page of the console, without control characters; log in here"
+        return render_template(
+            "admin/login.html", form=form, configured=configured, error=error, next=None
+        ), 400
     if request.method == "GET":
         return render_template(
             "admin/login.html", form=form, configured=configured, error=None, next=next_page

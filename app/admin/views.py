@@ -20,7 +20,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
-from app.admin import CONTENT_SECURITY_POLICY, bp
+from app.admin import CONTENT_SECURITY_POLICY, ID_MAX, bp
 from app.archive.naming import CONTENT_TYPES
 from app.db import transaction
 from app.extensions import get_settings, session_factory
@@ -45,6 +45,12 @@ PAGE_SIZE = 50
 PRESIGNED_SECONDS = 300
 _TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
 _SEARCH = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# ``Position.encode``'s shape, ASCII digits only: ``int()`` also takes signs,
+# spaces, underscores and other scripts' digits, and a driver refuses (500)
+# an id past the column's range.
+_CURSOR = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z~[0-9]{1,19}")
+# The day after ``to`` bounds the query: the calendar's last day has none.
+LAST_TO_DAY = dt.date.max - dt.timedelta(days=1)
 
 
 def overview_cache() -> OverviewCache:
@@ -93,6 +99,9 @@ def parse_filter(
             except ValueError:
                 problems.append(f"{name} must be a date such as 2026-11-24")
                 continue
+            if name == "to" and day > LAST_TO_DAY:
+                problems.append(f"to must be a date no later than {LAST_TO_DAY}")
+                continue
             query[name] = value
             if name == "from":
                 since = day
@@ -126,20 +135,34 @@ def common() -> dict[str, Any]:
     }
 
 
+def parse_position(text: str) -> queries.Position | None:
+    """A page link's ``before=``, or ``None`` when it is not one of ours."""
+    if not _CURSOR.fullmatch(text):
+        return None
+    try:
+        position = queries.Position.decode(text)
+    except ValueError:  # a date the calendar does not have (month 13)
+        return None
+    return position if position.id <= ID_MAX else None
+
+
 @bp.get("/")
 def listing() -> ResponseReturnValue:
     where, query, problem = parse_filter(request.args)
-    after = notice = None
+    after = None
     if before := request.args.get("before"):
-        try:
-            after = queries.Position.decode(before)
-        except ValueError:
-            notice = "that page link is damaged; showing the newest recordings"
+        after = parse_position(before)
+        if after is None:
+            damaged = "before= is not a page link of ours (damaged?); start from the first page"
+            problem = f"{problem}; {damaged}" if problem else damaged
     figures = overview_cache().get()
     with session_factory()() as db:
         # A filter we could not read shows nothing rather than everything.
         page = queries.list_recordings(db, where, after, PAGE_SIZE) if not problem else None
     next_url = listing_url(**query, before=page.next.encode()) if page and page.next else None
+    # The page still shows the form to correct the filter, as a 400: the
+    # request, not the service, was wrong.
+    status = 400 if problem else 200
     return render_template(
         "admin/listing.html",
         rows=page.rows if page else [],
@@ -147,14 +170,14 @@ def listing() -> ResponseReturnValue:
         overview_taken=dt.datetime.fromtimestamp(figures.taken, dt.UTC),
         filters=where,
         query=query,
-        problem=problem or notice,
+        problem=problem,
         next_page_url=next_url,
-        first_page_url=listing_url(**query) if after else None,
+        first_page_url=listing_url(**query) if before else None,
         **common(),
-    )
+    ), status
 
 
-@bp.get("/recordings/<int:recording_id>")
+@bp.get("/recordings/<row_id:recording_id>")
 def detail(recording_id: int) -> ResponseReturnValue:
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)
@@ -193,7 +216,7 @@ def detail(recording_id: int) -> ResponseReturnValue:
     return response
 
 
-@bp.get("/recordings/<int:recording_id>/media")
+@bp.get("/recordings/<row_id:recording_id>/media")
 def media(recording_id: int) -> ResponseReturnValue:
     """The archived file: a short-lived presigned URL, or streamed (with Range) from
     the local folder."""
@@ -225,7 +248,7 @@ def media(recording_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/recordings/<int:recording_id>/retry")
+@bp.post("/recordings/<row_id:recording_id>/retry")
 def retry(recording_id: int) -> ResponseReturnValue:
     with transaction(session_factory()) as db:
         done = queue.requeue_one(db, recording_id)
@@ -237,7 +260,7 @@ def retry(recording_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.detail", recording_id=recording_id))
 
 
-@bp.post("/recordings/<int:recording_id>/archive-again")
+@bp.post("/recordings/<row_id:recording_id>/archive-again")
 def archive_again(recording_id: int) -> ResponseReturnValue:
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)

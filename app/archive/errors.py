@@ -62,6 +62,35 @@ STORE = "store"
 DATABASE = "database"
 
 
+def _database_error(exc: BaseException) -> OperationalError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OperationalError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def statement_failure(exc: BaseException) -> RetryableError | None:
+    """When the database answered but refused the statement (a statement or lock
+    time-out, a deadlock, a busy SQLite file), the recording's failure, as a real
+    try; None when the connection itself was lost (the database was away).
+
+    Only to be asked once a probe has shown the database answering: a failure
+    that recurs on every try must spend tries, or it cycles forever.
+    """
+    error = _database_error(exc)
+    if error is None or error.connection_invalidated:
+        return None
+    # The driver's first line ("canceling statement due to lock timeout"), never
+    # SQLAlchemy's text, which carries the statement and its parameters.
+    reason = str(error.orig).strip().splitlines()[0][:200] if str(error.orig).strip() else ""
+    return RetryableError(
+        f"the database refused a statement: {type(error.orig).__name__}"
+        + (f" ({reason})" if reason else "")
+    )
+
+
 def dependency_down(exc: BaseException) -> str | None:
     """``"store"`` or ``"database"`` when ``exc`` (or what it wraps) says one of our
     own dependencies is away: not the recording's fault, so no try is spent on it."""

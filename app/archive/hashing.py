@@ -6,7 +6,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from queue import Queue
+from queue import Full, Queue
 
 from app.archive.errors import RetryableError, WorkerStopping
 from app.providers.base import MediaStream
@@ -24,30 +24,69 @@ class _Digests:
     couple of chunks wait for it.
     """
 
+    # How long one wait on the other side lasts before looking again whether the
+    # thread is still there: a wait can never outlive the thread it waits for.
+    SLICE_SECONDS = 0.5
+
     def __init__(self, check: UploadCheck | None) -> None:
         self.sha256 = hashlib.sha256()
         self._check = check
         self._queue: Queue[bytes | None] = Queue(maxsize=2)
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="digests", daemon=True)
         self._thread.start()
         self._closed = False
 
     def feed(self, data: bytes) -> None:
-        self._queue.put(data)
+        """Queue ``data`` for hashing; raises what ended the hashing thread, if it did."""
+        self._put(data)
+
+    def finish(self) -> None:
+        """Wait for what was fed; raises what ended the hashing thread, if it did
+        (the digest then covers only part of the body)."""
+        self.close()
+        self._raise_if_failed()
 
     def close(self) -> None:
-        """Wait for what was fed; idempotent."""
+        """Wait for what was fed, whatever happened; idempotent, never raises (it runs
+        while another error is on its way out)."""
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
-        self._thread.join()
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=self.SLICE_SECONDS)
+                break
+            except Full:
+                continue
+        while self._thread.is_alive():
+            self._thread.join(self.SLICE_SECONDS)
+
+    def _put(self, item: bytes | None) -> None:
+        while True:
+            self._raise_if_failed()
+            try:
+                self._queue.put(item, timeout=self.SLICE_SECONDS)
+                return
+            except Full:
+                if not self._thread.is_alive():
+                    self._raise_if_failed()
+                    raise RuntimeError("the digest thread ended before the download did") from None
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise RetryableError(
+                f"hashing the download failed: {type(self._error).__name__}: {self._error}"
+            ) from self._error
 
     def _run(self) -> None:
-        while (data := self._queue.get()) is not None:
-            self.sha256.update(data)
-            if self._check is not None:
-                self._check.update(data)
+        try:
+            while (data := self._queue.get()) is not None:
+                self.sha256.update(data)
+                if self._check is not None:
+                    self._check.update(data)
+        except Exception as exc:  # noqa: BLE001 - handed to the feeder, who raises it
+            self._error = exc
 
 
 class HashingReader:
@@ -108,7 +147,7 @@ class HashingReader:
     def _finish(self) -> None:
         if self.done:
             return
-        self._digests.close()
+        self._digests.finish()
         self.done = True
         self.finished_at = time.monotonic()
         if self.expected is not None and self.size != self.expected:

@@ -30,12 +30,13 @@ from app.archive.errors import (
     WorkerStopping,
     as_archive_error,
     dependency_down,
+    statement_failure,
 )
 from app.archive.hashing import HashingReader
 from app.archive.naming import CONTENT_TYPES, build_key, object_metadata
 from app.archive.retry import backoff_seconds, riding_out_database_restarts
 from app.config import Settings
-from app.db import transaction, utcnow
+from app.db import run_retrying_once_on_disconnect, transaction, utcnow
 from app.providers import api_clients
 from app.providers.base import MediaRef, MediaStream, ProviderApi
 from app.recordings import queue, stats
@@ -79,7 +80,11 @@ class Archiver:
             with transaction(self.sessions) as session:
                 return step(session)
 
-        return riding_out_database_restarts(attempt, self.stop)
+        # A connection that died in a restart since its last use is not the
+        # database being away: once more at once, on a fresh one, before waiting.
+        return riding_out_database_restarts(
+            lambda: run_retrying_once_on_disconnect(attempt), self.stop
+        )
 
     def _held(self, step: Callable[[Session], bool]) -> None:
         if not self._write(step):
@@ -150,10 +155,13 @@ class Archiver:
                 # The store answers: the failure was this request's own (an
                 # option it refuses, a 5xx for this object), a real try.
                 down = None
+            refused = self.database_refused(exc) if down == DATABASE else None
+            if refused is not None:
+                down = None
             if down is not None:
                 self._give_back_while_down(claim, down, exc)
                 return
-            error = as_archive_error(exc)
+            error = refused or as_archive_error(exc)
             if self.stop.is_set() and (error is None or error.retryable):
                 # Interrupted by the shutdown (a read cut short, say): not a real try.
                 log.info("stopping: giving %s back to the queue (%s)", claim.recording_sid, exc)
@@ -198,8 +206,23 @@ class Archiver:
         if dependency == STORE:
             self.store.probe()
             return
-        with self.sessions() as session:
-            session.execute(text("SELECT 1"))
+
+        def select_1() -> None:
+            with self.sessions() as session:
+                session.execute(text("SELECT 1"))
+
+        # A dead pooled connection says nothing about whether the database answers.
+        run_retrying_once_on_disconnect(select_1)
+
+    def database_refused(self, exc: BaseException) -> RetryableError | None:
+        """The recording's own failure when the database answered but refused its
+        statement (a statement or lock time-out, a deadlock); None when the
+        database is really away. A fresh connection's SELECT 1 decides: given
+        back with no try, a recording that always fails so would cycle forever."""
+        refused = statement_failure(exc)
+        if refused is None or not self._answers(DATABASE):
+            return None
+        return refused
 
     def _answers(self, dependency: str) -> bool:
         try:
@@ -281,10 +304,15 @@ class Archiver:
         """Stream the media into the store, confirm the copy, record it as archived."""
         client = self._provider(claim)
         started = time.monotonic()
-        media = self._media = client.open_media(_media_ref(claim), self.settings.recording_format)
-        content_type = CONTENT_TYPES[media.fmt]
-        key = build_key(self.settings, claim, media.fmt)
+        # The key first: nothing may fail between opening the download and the
+        # ``try`` that closes it, or each try leaks an open connection.
+        wanted = self.settings.recording_format
+        key = build_key(self.settings, claim, wanted)
+        media = self._media = client.open_media(_media_ref(claim), wanted)
         try:
+            if media.fmt != wanted:  # the provider chose (Telnyx serves what it recorded)
+                key = build_key(self.settings, claim, media.fmt)
+            content_type = CONTENT_TYPES[media.fmt]
             reader = HashingReader(
                 media,
                 stop=self.stop,

@@ -6,12 +6,11 @@ import hmac
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import extensions
-from app.ops.metrics import exposition
+from app.ops.metrics import CONTENT_TYPE, exposition
 from app.ops.openapi import DOCUMENT
 from app.recordings.overview import OverviewCache
 
@@ -56,7 +55,7 @@ def metrics() -> Response:
     except SQLAlchemyError as exc:
         log.warning("metrics query failed: %s", type(exc).__name__)
         return Response("database unavailable\n", status=503, mimetype="text/plain")
-    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+    return Response(body, content_type=CONTENT_TYPE)
 
 
 @bp.get("/openapi.json")

@@ -16,7 +16,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -31,6 +31,9 @@ from app.recordings.models import ArchiveState
 from app.recordings.overview import OverviewCache
 
 PREFIX = "recording_archiver"
+# The whole header, charset included: given as ``content_type`` (not
+# ``mimetype``, to which Werkzeug appends a second ``; charset=utf-8``).
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 def _labels(text: str) -> dict[str, str]:

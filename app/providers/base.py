@@ -45,6 +45,12 @@ class RecordingReport:
     error_code: str | None = None
 
 
+def unreadable(provider: str) -> RecordingReport:
+    """What stands for a listing's entry that could not be read: no recording SID,
+    which reconciliation counts as malformed (and writes nothing for)."""
+    return RecordingReport(provider=provider, account_sid="", recording_sid="", status="")
+
+
 @dataclass(frozen=True)
 class IncomingCallback:
     """A callback as it reached us: what a signature may cover.

@@ -15,11 +15,9 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlsplit
 
 import requests
-from twilio.request_validator import RequestValidator, add_port, remove_port
-from twilio.request_validator import compare as twilio_compare
 
 from app.config import Env, Section, Settings
 from app.providers.base import IncomingCallback, MediaRef, RecordingReport, RecordingStatus
@@ -27,6 +25,8 @@ from app.providers.errors import CallbackError, ProviderError
 from app.providers.http import (
     ResponseStream,
     delete_resource,
+    entry_text,
+    listed_entries,
     new_session,
     origin_of,
     raise_for_status,
@@ -34,6 +34,8 @@ from app.providers.http import (
     url_origin,
     walk_pages,
 )
+from app.providers.signature import compute as compute_signature
+from app.providers.signature import is_valid as signature_matches
 
 log = logging.getLogger(__name__)
 
@@ -217,41 +219,27 @@ def signature_is_valid(
     """A Twilio-style signature: base64 HMAC-SHA1 of the URL and the sorted POST
     parameters, keyed with the account's token (Twilio) or signing key (SignalWire).
 
-    Checked with Twilio's own ``RequestValidator``, which tries the URL with
-    and without an explicit port (both providers sign inconsistently about
-    it), and handles JSON bodies signed through a ``bodySHA256`` query
-    parameter. Sources: https://www.twilio.com/docs/usage/security;
-    SignalWire's compatibility-api-js ``lib/webhooks/webhooks.js``
-    (``validateRequest``, ``validateRequestWithBody``).
+    See ``app.providers.signature``: both port variants of the URL are tried
+    (the URL as it came first, so a genuine callback costs one HMAC), and a
+    JSON body is signed through the exact query key ``bodySHA256``.
     """
-    if not signature or not key:
-        return False
-    validator = RequestValidator(key)
-    if "bodySHA256=" in url.partition("?")[2]:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        return bool(validator.validate(url, text, signature))
-    # RequestValidator.validate computes both variants every time; the URL as it
-    # usually comes (no explicit default port) is tried first, the other only if
-    # that fails: one HMAC per genuine callback instead of two.
-    parsed = urlparse(url)
-    return any(
-        twilio_compare(validator.compute_signature(candidate, form), signature)
-        for candidate in (remove_port(parsed), add_port(parsed))
-    )
+    return signature_matches(url, form, body, signature, key)
 
 
 def sign(url: str, params: Mapping[str, str], key: str) -> str:
     """The signature a Twilio-style provider sends with ``params`` posted to ``url``."""
-    return str(RequestValidator(key).compute_signature(url, dict(params)))
+    return compute_signature(url, params, key)
 
 
 def example_callback(
     api_base_url: str, account_sid: str, call_sid: str, recording_sid: str, status: str
 ) -> dict[str, str]:
-    """A recording-status callback as a Twilio-style provider sends it."""
+    """A recording-status callback as a Twilio-style provider sends it.
+
+    The same recording gets the same parameters all day (it "started" at midnight
+    UTC), so sending it again is a repeat, as a provider's retry is, and stored once.
+    """
+    midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     params = {
         "AccountSid": account_sid,
         "CallSid": call_sid,
@@ -259,7 +247,7 @@ def example_callback(
         "RecordingStatus": status,
         "RecordingChannels": "2",
         "RecordingSource": "DialVerb",
-        "RecordingStartTime": dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000"),
+        "RecordingStartTime": midnight.strftime("%a, %d %b %Y %H:%M:%S +0000"),
     }
     if status == RecordingStatus.COMPLETED:
         params["RecordingDuration"] = "42"
@@ -396,28 +384,29 @@ class CompatApi:
         params = first
         pages = walk_pages(self.session, url, params, auth=self._auth, timeout=self.timeouts)
         for page in pages:
-            yield [self.listed(item) for item in page.get("recordings", [])]
+            yield listed_entries(page, self.name, self.listed)
 
     def listed(self, item: Mapping[str, Any]) -> RecordingReport:
-        """A listing's entry as a report, its media URL built from its ``uri``."""
-        uri = str(item.get("uri") or "")
+        """A listing's entry as a report, its media URL built from its ``uri``;
+        MalformedEntry when a field is not of its documented type."""
+        uri = entry_text(item, "uri") or ""
         media_url = (
             f"{url_origin(self.api_base_url)}{re.sub(r'[.]json$', '', uri)}" if uri else None
         )
         started = item.get("start_time") or item.get("date_created")
         return RecordingReport(
             provider=self.name,
-            account_sid=str(item.get("account_sid") or self.account_sid),
+            account_sid=entry_text(item, "account_sid") or self.account_sid,
             recording_sid=str(item["sid"]),
-            status=str(item.get("status") or ""),
-            call_sid=item.get("call_sid") or None,
-            conference_sid=item.get("conference_sid") or None,
+            status=entry_text(item, "status") or "",
+            call_sid=entry_text(item, "call_sid"),
+            conference_sid=entry_text(item, "conference_sid"),
             media_url=media_url,
             channels=whole_number(item.get("channels")),
             duration_seconds=whole_number(item.get("duration")),
             started_at=_listed_date(started),
-            source=item.get("source") or None,
-            track=item.get("track") or None,
+            source=entry_text(item, "source"),
+            track=entry_text(item, "track"),
             error_code=str(item["error_code"]) if item.get("error_code") is not None else None,
         )
 
@@ -425,7 +414,8 @@ class CompatApi:
 def whole_number(value: Any) -> int | None:
     """A listing's number, given as a number or a string; None when it is neither."""
     text = str(value).strip() if value is not None else ""
-    return int(text) if text.isdigit() and len(text) <= 10 else None
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
 
 
 def _listed_date(value: Any) -> dt.datetime | None:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 
+from app.providers.base import RecordingReport, unreadable
 from app.providers.errors import ProviderError
 from app.telemetry import redact
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 USER_AGENT = "recording-archiver/0.1"
@@ -142,11 +146,91 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def json_object(response: requests.Response, what: str) -> dict[str, Any]:
+    """The answer's JSON object; a ProviderError naming what was wrong with it otherwise.
+
+    A provider (or a proxy in between) can answer 200 with a cut-off or foreign
+    body; that is the provider's failure, not a crash of ours. The reason names
+    the position only, never the body (it may hold phone numbers).
+    """
+    try:
+        document = response.json()
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        where = getattr(exc, "pos", None)
+        at = f" at character {where}" if isinstance(where, int) else ""
+        raise ProviderError(
+            f"{what}: the provider's answer is not valid JSON{at} "
+            f"({len(response.content)} bytes, cut off?)",
+            retryable=True,
+        ) from None
+    if not isinstance(document, dict):
+        raise ProviderError(
+            f"{what}: the provider's answer is a JSON {type(document).__name__}, not an object",
+            retryable=True,
+        )
+    return document
+
+
+class MalformedEntry(ValueError):
+    """A listing's entry that is not shaped as the provider documents it."""
+
+
+def entry_text(item: Mapping[str, Any], name: str) -> str | None:
+    """A listing entry's optional text field; MalformedEntry when it is not text."""
+    value = item.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise MalformedEntry(f"{name} is a {type(value).__name__}, not text")
+    return value
+
+
+def listed_entries(
+    page: Mapping[str, Any],
+    provider: str,
+    read: Callable[[Mapping[str, Any]], RecordingReport],
+) -> list[RecordingReport]:
+    """A page's ``recordings``, each read by ``read``. An entry that cannot be read
+    stands as an unreadable report (reconciliation counts it as malformed): one bad
+    entry must not hide the rest of the page, nor stop the listing."""
+    items = page.get("recordings")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise ProviderError(
+            f"listing recordings: 'recordings' is a JSON {type(items).__name__}, not a list",
+            retryable=True,
+        )
+    reports = []
+    skipped: list[str] = []
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, Mapping):
+                raise MalformedEntry(f"it is a JSON {type(item).__name__}, not an object")
+            if not isinstance(item.get("sid"), str) or not item["sid"]:
+                raise MalformedEntry("sid is missing or not text")
+            reports.append(read(item))
+        except MalformedEntry as exc:
+            skipped.append(f"entry {index}: {exc}")
+            reports.append(unreadable(provider))
+    if skipped:  # one line per page, naming fields only (entries hold phone numbers)
+        log.warning(
+            "%s listing: %d malformed entr%s of %d skipped (%s)",
+            provider,
+            len(skipped),
+            "y" if len(skipped) == 1 else "ies",
+            len(items),
+            skipped[0] if len(skipped) == 1 else f"first {skipped[0]}",
+        )
+    return reports
+
+
 def walk_pages(
     session: requests.Session, url: str, params: Any, **kwargs: Any
 ) -> Iterator[dict[str, Any]]:
     """A Twilio-style listing, page by page: each page's ``next_page_uri`` is relative
-    to the listing's origin and carries its own query."""
+    to the listing's origin and carries its own query. A page that is not a JSON
+    object, or whose next page is not a path, is a ProviderError."""
     origin = url_origin(url)
     next_url: str | None = url
     while next_url is not None:
@@ -155,8 +239,14 @@ def walk_pages(
         except requests.RequestException as exc:
             raise request_failed("listing recordings", exc) from exc
         raise_for_status(response, "listing recordings")
-        page: dict[str, Any] = response.json()
-        yield page
+        page = json_object(response, "listing recordings")
         next_uri = page.get("next_page_uri")
+        if next_uri and not (isinstance(next_uri, str) and next_uri.startswith("/")):
+            # Only a path: the next request must stay on the API's own origin.
+            raise ProviderError(
+                "listing recordings: next_page_uri is not a path on the API's origin",
+                retryable=True,
+            )
+        yield page
         next_url = f"{origin}{next_uri}" if next_uri else None
         params = None

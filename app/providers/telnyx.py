@@ -59,6 +59,9 @@ from app.providers.errors import ProviderError
 from app.providers.http import (
     ResponseStream,
     delete_resource,
+    entry_text,
+    json_object,
+    listed_entries,
     new_session,
     origin_of,
     raise_for_status,
@@ -72,6 +75,9 @@ NAME = "telnyx"
 SIGNATURE_HEADER = "telnyx-signature-ed25519"
 TIMESTAMP_HEADER = "telnyx-timestamp"
 TOLERANCE_SECONDS = 300
+# ASCII digits only, and few enough that the arithmetic stays exact: str.isdigit()
+# also accepts "²" (which int() refuses) and any length (a float overflows).
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 DEFAULT_API_BASE_URL = "https://api.telnyx.com"
 # Where Telnyx's recording links point: its S3 buckets, in the US and the EU.
 DEFAULT_MEDIA_HOSTS = (
@@ -207,8 +213,10 @@ class Telnyx:
         timestamp = callback.headers.get(TIMESTAMP_HEADER, "")
         if not signature:
             return f"{SIGNATURE_HEADER} header is missing"
-        if not timestamp.isdigit():
-            return f"{TIMESTAMP_HEADER} header is missing or not unix seconds"
+        if not timestamp:
+            return f"{TIMESTAMP_HEADER} header is missing"
+        if not UNIX_SECONDS.fullmatch(timestamp):
+            return f"{TIMESTAMP_HEADER} header is not unix seconds (1 to 12 digits 0-9)"
         skew = abs(time.time() - int(timestamp))
         if skew > TOLERANCE_SECONDS:
             return (
@@ -299,10 +307,12 @@ class TelnyxApi:
         except requests.RequestException as exc:
             raise request_failed("fetching a fresh media link", exc) from exc
         raise_for_status(response, f"fetching {url}")
-        media_url = response.json().get("media_url")
+        media_url = json_object(response, "fetching a fresh media link").get("media_url")
         if not media_url:
             raise ProviderError(f"{url} gave no media_url (not ready yet?)", retryable=True)
-        return str(media_url)
+        if not isinstance(media_url, str):
+            raise ProviderError(f"{url} gave a media_url that is not text", retryable=True)
+        return media_url
 
     def open_media(self, recording: MediaRef, fmt: str) -> ResponseStream:
         """Stream the recording from storage, with a fresh link once if it expired.
@@ -366,22 +376,23 @@ class TelnyxApi:
         if until is not None:
             first.append(("DateCreated<", until.strftime("%Y-%m-%dT%H:%M:%SZ")))
         for page in walk_pages(self._api, url, first, timeout=self.timeouts):
-            yield [self.listed(account, item) for item in page.get("recordings") or []]
+            yield listed_entries(page, NAME, lambda item: self.listed(account, item))
 
     def listed(self, account: str, item: Mapping[str, Any]) -> RecordingReport:
+        """A listing's entry as a report; MalformedEntry when a field is not of its type."""
         started = item.get("start_time") or item.get("date_created")
         return RecordingReport(
             provider=NAME,
-            account_sid=str(item.get("account_sid") or account),
+            account_sid=entry_text(item, "account_sid") or account,
             recording_sid=str(item["sid"]),
-            status=str(item.get("status") or ""),
-            call_sid=item.get("call_sid") or None,
-            conference_sid=item.get("conference_sid") or None,
-            media_url=item.get("media_url") or None,
+            status=entry_text(item, "status") or "",
+            call_sid=entry_text(item, "call_sid"),
+            conference_sid=entry_text(item, "conference_sid"),
+            media_url=entry_text(item, "media_url"),
             channels=whole_number(item.get("channels")),
             duration_seconds=whole_number(item.get("duration")),
             started_at=_date(str(started)) if started else None,
-            source=item.get("source") or None,
+            source=entry_text(item, "source"),
             error_code=str(item["error_code"]) if item.get("error_code") is not None else None,
         )
 

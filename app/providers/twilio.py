@@ -2,7 +2,7 @@
 
 Callback parameters and signatures: https://www.twilio.com/docs/usage/security
 (``X-Twilio-Signature``: HMAC-SHA1 of the URL and the sorted POST parameters,
-keyed with the auth token), checked with Twilio's own ``RequestValidator``.
+keyed with the auth token), checked by ``app.providers.signature``.
 Recordings: https://www.twilio.com/docs/voice/api/recording (media at
 ``{RecordingUrl}.mp3|.wav``, ``RequestedChannels``, ``DELETE .../{Sid}.json``,
 the list at ``.../Recordings.json`` paged by ``next_page_uri``).

@@ -22,7 +22,7 @@ import logging
 import queue as queues
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,9 @@ STILL_PROCESSING = "still processing at the provider (left for a later run)"
 SKIPPED = "skipped (deleted at the provider, or an unknown status)"
 MALFORMED = "skipped (malformed in the provider's listing)"
 OUTCOMES = (QUEUED, NO_MEDIA_RECORDED, ARCHIVED, KNOWN, STILL_PROCESSING, SKIPPED, MALFORMED)
+# How long a wait on either side of the prefetch lasts before it looks at the
+# stop flags again: short, so stopping is prompt.
+SLICE_SECONDS = 0.2
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Summary:
     outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     seconds: float = 0.0
     waiting_seconds: float = 0.0  # waiting for the provider's next page
+    stopped: bool = False  # ended early: the worker was asked to stop
 
     def add(self, other: dict[str, int]) -> None:
         for name, count in other.items():
@@ -73,6 +77,8 @@ class Summary:
         rate = self.listed / self.seconds if self.seconds else 0.0
         waiting = 100 * self.waiting_seconds / self.seconds if self.seconds else 0.0
         lines = [f"{self.provider}: {self.listed:,} recordings listed in {self.pages} page(s)"]
+        if self.stopped:
+            lines[0] += " (stopped early: the worker was asked to stop)"
         for name in OUTCOMES:
             shown = f"{verb}{name}" if name in (QUEUED, NO_MEDIA_RECORDED) else name
             lines.append(f"  {self.outcomes[name]:>9,}  {shown}")
@@ -143,39 +149,56 @@ def reconcile_page(
     return outcomes
 
 
-def _prefetched(pages: Iterator[list[RecordingReport]], ahead: int = 2) -> Iterator[Any]:
-    """The provider's pages, fetched on a thread up to ``ahead`` pages early."""
+def _prefetched(
+    pages: Iterator[list[RecordingReport]], stop: threading.Event | None, ahead: int = 2
+) -> Generator[Any, None, None]:
+    """The provider's pages, fetched on a thread up to ``ahead`` pages early.
+
+    Ends early, between pages, once ``stop`` is set. Both sides wait in short
+    slices that look at the flags: the fetcher never blocks on a reader that
+    is gone (closing this generator, which ``reconcile`` always does, sets
+    ``ended``), and the reader is not held by a slow page once asked to stop.
+    """
     box: queues.Queue[Any] = queues.Queue(maxsize=ahead)
-    stop = threading.Event()
+    ended = threading.Event()  # ours, so ending a run never sets the caller's flag
     done = object()
+
+    def stopping() -> bool:
+        return ended.is_set() or (stop is not None and stop.is_set())
+
+    def hand_over(item: Any) -> None:
+        while not stopping():
+            try:
+                box.put(item, timeout=SLICE_SECONDS)
+                return
+            except queues.Full:
+                continue
 
     def fetch() -> None:
         try:
             for page in pages:
-                while not stop.is_set():
-                    try:
-                        box.put(page, timeout=0.5)
-                        break
-                    except queues.Full:
-                        continue
-                if stop.is_set():
+                hand_over(page)
+                if stopping():
                     return
-            box.put(done)
+            hand_over(done)
         except BaseException as exc:  # noqa: BLE001 - handed to the reader, who raises it
-            box.put(exc)
+            hand_over(exc)
 
     thread = threading.Thread(target=fetch, name="reconcile-pages", daemon=True)
     thread.start()
     try:
-        while True:
-            item = box.get()
+        while not stopping():
+            try:
+                item = box.get(timeout=SLICE_SECONDS)
+            except queues.Empty:
+                continue
             if item is done:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
-        stop.set()
+        ended.set()
 
 
 def reconcile(
@@ -187,27 +210,37 @@ def reconcile(
     dry_run: bool = False,
     page_size: int = PAGE_SIZE,
     on_page: Callable[[Summary], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Summary:
     """List ``api``'s recordings created in ``[since, until)`` and record what the
-    callbacks missed. Raises ProviderError when the listing fails."""
+    callbacks missed. Raises ProviderError when the listing fails.
+
+    Once ``stop`` is set (the worker asked to shut down), the run ends between
+    pages; ``Summary.stopped`` then says it did not get through the listing.
+    """
     summary = Summary(api.name, dry_run)
     started = time.perf_counter()
-    pages = _prefetched(api.list_recordings(since, until, page_size))
-    while True:
-        waited = time.perf_counter()
-        try:
-            page = next(pages)
-        except StopIteration:
-            break
-        summary.waiting_seconds += time.perf_counter() - waited
-        with transaction(sessions) as session:
-            outcomes = reconcile_page(session, api.name, page, dry_run=dry_run)
-        summary.pages += 1
-        summary.listed += len(page)
-        summary.add(outcomes)
-        summary.seconds = time.perf_counter() - started
-        if on_page is not None:
-            on_page(summary)
+    pages = _prefetched(api.list_recordings(since, until, page_size), stop)
+    waited = started
+    try:
+        for page in pages:
+            summary.waiting_seconds += time.perf_counter() - waited
+            with transaction(sessions) as session:
+                outcomes = reconcile_page(session, api.name, page, dry_run=dry_run)
+            summary.pages += 1
+            summary.listed += len(page)
+            summary.add(outcomes)
+            summary.seconds = time.perf_counter() - started
+            if on_page is not None:
+                on_page(summary)
+            if stop is not None and stop.is_set():
+                break
+            waited = time.perf_counter()
+    finally:
+        # Whatever ended the run (the end, a stop, an error writing a page): the
+        # fetcher must not wait for a reader that is gone.
+        pages.close()
+    summary.stopped = stop is not None and stop.is_set()
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -233,6 +266,21 @@ def claim_scheduled_run(
     return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
 
+def give_back_scheduled_run(
+    session: Session, now: dt.datetime, after: dt.timedelta, job: str = RECONCILE_JOB
+) -> None:
+    """A claimed run that did not get through (a provider's bad answer, a stop) is
+    due again ``after`` from ``now`` instead of a whole period later; never later
+    than already due, so a claim made since by another worker is left alone."""
+    again = now + after
+    session.execute(
+        update(ScheduledRun)
+        .where(ScheduledRun.name == job, ScheduledRun.next_run_at > again)
+        .values(next_run_at=again)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def record_run_end(session: Session, summary_text: str, job: str = RECONCILE_JOB) -> None:
     session.execute(
         update(ScheduledRun)
@@ -242,4 +290,10 @@ def record_run_end(session: Session, summary_text: str, job: str = RECONCILE_JOB
     )
 
 
-__all__ = ["ProviderError", "Summary", "claim_scheduled_run", "reconcile"]
+__all__ = [
+    "ProviderError",
+    "Summary",
+    "claim_scheduled_run",
+    "give_back_scheduled_run",
+    "reconcile",
+]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -40,9 +39,20 @@ class CallbackEvent:
 
 
 def dedup_key(provider: str, params: Mapping[str, Any]) -> str:
-    """A digest of the parameters: identical callbacks, however retried, share it."""
-    canonical = json.dumps([provider, sorted(params.items())], separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A digest of what a Twilio-style signature covers: identical callbacks share it.
+
+    That signature is an HMAC over the names and values sorted by name and joined
+    with nothing between them, so it cannot tell ``ErrorCode=0`` and
+    ``RecordingChannels=2`` from a single ``ErrorCode=0RecordingChannels2``: a
+    captured callback with its boundaries moved still verifies. Digesting the
+    same joined string makes every such copy the same event, stored once. (No
+    provider sends two genuine callbacks that differ only in where a name ends.)
+    """
+    joined = "".join(
+        name + "".join(value if isinstance(value, list) else [str(value)])
+        for name, value in sorted(params.items())
+    )
+    return hashlib.sha256(f"{provider}\n{joined}".encode()).hexdigest()
 
 
 def _rank(column: Any) -> Any:

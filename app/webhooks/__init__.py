@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, g
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from app.providers import PROVIDERS
@@ -26,7 +27,7 @@ def recording_status(provider: str) -> Response:
     except HTTPException as exc:
         code = exc.code or 500
         raise
-    except OperationalError:
+    except (OperationalError, PoolTimeout):
         code = 503  # answered by the app's handler: nothing stored, try again
         raise
     finally:

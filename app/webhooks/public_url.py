@@ -6,10 +6,15 @@ from urllib.parse import quote
 
 from flask import Request
 
+from app.web import public_origin
 
-def requested_url(request: Request) -> str:
-    """Scheme and host as the public saw them (ProxyFix applies the trusted
-    ``X-Forwarded-*``), path and query string byte for byte as sent.
+
+def requested_url(request: Request, public_url: str | None) -> str:
+    """The origin from ``PUBLIC_URL`` when set (then no header can choose the URL
+    a signature is checked against: a callback signed for another deployment
+    on the same account, sent here with that deployment's ``Host``, fails);
+    otherwise scheme and host as the public saw them (ProxyFix applies the
+    trusted ``X-Forwarded-*``). Path and query string byte for byte as sent.
 
     ``request.url`` would not do: Werkzeug decodes the query string (``%2C``
     becomes ``,``), and providers sign the encoded form.
@@ -22,4 +27,4 @@ def requested_url(request: Request) -> str:
         query = request.environ.get("QUERY_STRING", "")
         if query:
             path_and_query += "?" + query
-    return f"{request.scheme}://{request.host}{path_and_query}"
+    return f"{public_origin(request, public_url)}{path_and_query}"

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 def flatten(params: MultiDict[str, str]) -> dict[str, Any]:
-    """Every parameter as sent; a repeated name keeps all its values, in order."""
+    """Every parameter as sent; a repeated name (refused before storing, see
+    ``repeated_parameter``) would keep all its values, in order."""
     return {k: (v[0] if len(v) == 1 else v) for k, v in params.to_dict(flat=False).items()}
 
 
@@ -43,6 +44,23 @@ def unstorable_parameter(params: MultiDict[str, str]) -> str | None:
             return "a parameter name contains a NUL character, which cannot be stored"
         if "\x00" in value:
             return f"{name} contains a NUL character, which cannot be stored"
+    return None
+
+
+def repeated_parameter(params: MultiDict[str, str]) -> str | None:
+    """Why a parameter sent more than once is refused, or None.
+
+    No provider repeats a recording-status parameter (Twilio, SignalWire and
+    Telnyx each send every one once). And a Twilio-style signature covers
+    each name's distinct values only, so ``RecordingStatus=completed`` sent
+    twice carries the same signature as sent once: a captured callback,
+    replayed with a parameter repeated 1, 2, 3... times, would be a new event
+    each time (the events are de-duplicated on the parameters as stored).
+    Refused, then, before anything is stored.
+    """
+    for name, values in params.lists():
+        if len(values) > 1:
+            return f"{name} is repeated: a provider sends each parameter once"
     return None
 
 
@@ -81,7 +99,7 @@ def incoming_callback() -> IncomingCallback:
     form = request.form if request.method == "POST" else MultiDict[str, str]()
     return IncomingCallback(
         method=request.method,
-        url=requested_url(request),
+        url=requested_url(request, get_settings().public_url),
         headers={name.lower(): value for name, value in request.headers.items()},
         body=body,
         params=form if request.method == "POST" else request.args,
@@ -106,7 +124,7 @@ def receive_recording_status(provider: Provider) -> Response:
         return refuse(403, problem)
 
     params = request.form if request.method == "POST" else request.args
-    problem = unstorable_parameter(params)
+    problem = unstorable_parameter(params) or repeated_parameter(params)
     if problem is not None:
         return refuse(400, problem)
     try:
@@ -125,8 +143,8 @@ def receive_recording_status(provider: Provider) -> Response:
         # The sender's to choose: kept within its column.
         idempotency_token=((request.headers.get(header) if header else None) or "")[:128] or None,
     )
-    with extensions().one_statement() as connection:
-        stored = record_callback(connection, report, event)
+    # Idempotent (a repeat changes nothing): safe to run again after a dead connection.
+    stored = extensions().run_one_statement(lambda c: record_callback(c, report, event))
     log.info(
         "%s callback %s %s for %s: %s",
         provider.name,

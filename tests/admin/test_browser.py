@@ -144,29 +144,56 @@ def web(live_engine, database_url, seaweed, bucket, tmp_path) -> Iterator[str]:
     assert PASSWORD not in process.log()
 
 
-@pytest.fixture
-def page(tmp_path) -> Iterator[object]:
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+# A name that is not loopback: Chromium keeps a Secure cookie set over plain
+# http only from localhost and 127.0.0.1, so this is the laptop on the LAN.
+LAN_NAME = "archiver.lan"
+
+
+def browser_page(extra_args: list[str]) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
+            executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS + extra_args
         )
         context = browser.new_context(viewport={"width": 1366, "height": 900})
         yield context.new_page()
         context.close()
         browser.close()
+
+
+@pytest.fixture
+def page(tmp_path) -> Iterator[object]:
+    yield from browser_page([])
+
+
+@pytest.fixture
+def lan_page() -> Iterator[object]:
+    yield from browser_page([f"--host-resolver-rules=MAP {LAN_NAME} 127.0.0.1"])
+
+
+def test_a_login_over_plain_http_from_another_machine_opens_the_console(web, lan_page):
+    page = lan_page
+    base = web.replace("127.0.0.1", LAN_NAME)
+    page.goto(f"{base}/admin/")
+    assert "/admin/login" in page.url
+    page.fill("input[name=username]", USERNAME)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+    assert page.locator("table.recordings").count() == 1
+    cookies = [c for c in page.context.cookies() if c["name"] == "archiver_session"]
+    assert cookies and not cookies[0]["secure"], cookies
 
 
 def test_an_operator_finds_plays_and_retries_recordings(web, seeded, page, live_engine):

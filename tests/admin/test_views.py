@@ -74,7 +74,9 @@ def test_one_search_finds_a_recording_call_or_conference_sid_by_prefix(admin, co
     assert listed(admin, q=target.call_sid) == [target.recording_sid]
     assert listed(admin, q="CF7777777") == [target.recording_sid]
     assert listed(admin, q="CAc0ffe_") == []  # "_" is taken literally, not as a wildcard
-    assert listed(admin, q="CA%%%%%%") == []  # refused, and nothing listed
+    refused = admin.get("/admin/", query_string={"q": "CA%%%%%%"}, headers=HTML)
+    assert refused.status_code == 400  # refused, and nothing listed
+    assert sids_on(refused.get_data(as_text=True)) == []
 
 
 def test_a_search_shorter_than_8_characters_says_so(admin, connection):

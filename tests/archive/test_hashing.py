@@ -60,3 +60,37 @@ def test_a_stop_request_abandons_the_transfer():
     with pytest.raises(WorkerStopping):
         reader.read(10)
     reader.close()
+
+
+class FailingCheck:
+    """A store's upload check that breaks on the second chunk (a bug in it, say)."""
+
+    def __init__(self) -> None:
+        self.chunks = 0
+
+    def update(self, data: bytes) -> None:
+        self.chunks += 1
+        if self.chunks == 2:
+            raise ValueError("the check broke")
+
+
+def test_an_error_on_the_hashing_thread_reaches_the_reader_instead_of_blocking_it():
+    data = b"x" * (PART_SIZE * 6)
+    reader = reader_for(data, len(data), FailingCheck())  # type: ignore[arg-type]
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            while reader.read(1024 * 1024):
+                pass
+        except BaseException as exc:  # noqa: BLE001 - looked at below
+            raised.append(exc)
+        finally:
+            reader.close()
+
+    feeder = threading.Thread(target=read, daemon=True)
+    feeder.start()
+    feeder.join(10)
+    assert not feeder.is_alive(), "the feeder blocked on a hashing thread that had died"
+    assert len(raised) == 1 and isinstance(raised[0], RetryableError)
+    assert "hashing the download failed: ValueError: the check broke" in str(raised[0])

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
+from app.archive.errors import DATABASE, dependency_down
 from app.archive.pipeline import Archiver
-from app.db import transaction
+from app.db import make_engine, make_session_factory, transaction
 from app.recordings import queue
 from app.recordings.models import ArchiveAttempt, ArchiveState
 from app.storage import make_store
@@ -421,3 +424,102 @@ def test_every_try_is_kept_with_its_outcome_bytes_and_error(archiver, fake_twili
     assert tries[0].bytes_moved and tries[0].bytes_moved < DUAL.size
     assert tries[1].bytes_moved == DUAL.size and tries[1].error is None
     assert all(t.worker_id == "test-worker" and t.ended_at >= t.started_at for t in tries)
+
+
+# -- a bad key template; the database refusing a statement while it answers
+
+
+def test_a_key_template_that_cannot_be_filled_fails_before_any_download(
+    archive_settings, sessions, fake_twilio
+):
+    """Settings are checked at start-up; this one gets past only through an override.
+    The key is built before the download is opened, so no try leaves one open."""
+    settings = archive_settings.with_overrides({"s3_key_template": "{recording_sid}.{extension}"})
+    archiver = Archiver(settings, sessions, make_store(settings), "test-worker")
+    sid = recording_sid(41)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+    queue_recording(sessions, fake_twilio, sid)
+    assert archiver.run_once()
+    assert fake_twilio.media_gets(sid) == []
+    assert recording(sessions, sid).attempts == 1
+
+
+def database_error(sessions, statement: str) -> OperationalError:
+    """A real OperationalError from the live database, which goes on answering."""
+    with pytest.raises(OperationalError) as raised, transaction(sessions) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL statement_timeout = 1"))
+        session.execute(text(statement))
+    return raised.value
+
+
+def test_a_statement_the_answering_database_refuses_is_the_recordings_try(
+    archiver, sessions, is_postgres, tmp_path
+):
+    # PostgreSQL cancels a statement past its time-out; SQLite refuses a missing table.
+    statement = "SELECT pg_sleep(1)" if is_postgres else "SELECT * FROM no_such_table"
+    refused = database_error(sessions, statement)
+    assert dependency_down(refused) == DATABASE
+    error = archiver.database_refused(refused)
+    assert error is not None and error.retryable
+    expected = "QueryCanceled (canceling statement" if is_postgres else "no such table"
+    assert expected in error.message
+    assert "SELECT" not in error.message  # the driver's reason, not the statement
+
+    # The same error, with the database really away: no try is the recording's.
+    away_url = (
+        "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1"
+        if is_postgres
+        else f"sqlite:///{tmp_path}"  # a folder: the file cannot be opened
+    )
+    away_engine = make_engine(away_url)
+    try:
+        away = Archiver(
+            archiver.settings, make_session_factory(away_engine), archiver.store, "away"
+        )
+        assert away.database_refused(refused) is None
+    finally:
+        away_engine.dispose()
+
+
+def test_a_recording_whose_row_stays_locked_spends_a_try_instead_of_cycling(
+    archive_settings, database_url, live_engine, sessions, fake_twilio, is_postgres, caplog
+):
+    """A lock held by another session makes the worker's statement hit its lock
+    time-out while the database answers: an ordinary failure, a try spent."""
+    if not is_postgres:
+        pytest.skip(
+            "SQLite's probe needs the write lock too: a held lock is the whole database away"
+        )
+    engine = make_engine(database_url, connect_args={"options": "-c lock_timeout=200"})
+    archiver = Archiver(
+        archive_settings, make_session_factory(engine), make_store(archive_settings), "locked"
+    )
+    sid = recording_sid(42)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+    queue_recording(sessions, fake_twilio, sid)
+    claim = archiver.claim()
+    assert claim is not None
+    caplog.set_level(logging.WARNING, logger="app.archive.pipeline")
+
+    def classified() -> bool:
+        return any(f"attempt 1/5 for {sid} failed" in r.getMessage() for r in caplog.records)
+
+    worker = threading.Thread(target=archiver.archive_recording, args=(claim,))
+    try:
+        with live_engine.connect() as holder:
+            holder.execute(
+                text("SELECT id FROM recordings WHERE id = :id FOR UPDATE"), {"id": claim.id}
+            )
+            worker.start()
+            # Its writes are retried for about 15 s first, as for a restart.
+            wait_for(classified, 40, "the failure classified as the recording's")
+            holder.rollback()
+        worker.join(30)
+        assert not worker.is_alive()
+    finally:
+        engine.dispose()
+    row = recording(sessions, sid)
+    assert row.archive_state is ArchiveState.QUEUED
+    assert row.attempts == 1
+    assert "LockNotAvailable (canceling statement due to lock timeout)" in row.last_error

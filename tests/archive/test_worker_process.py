@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shlex
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from app.recordings.models import ArchiveState, Recording
+from app.recordings.models import ArchiveState, Recording, ScheduledRun
 from tests.archive.helpers import queue_recording, read_object, recording, wait_for
 from tests.fakes.compat_api import Body
 from tests.helpers import (
@@ -510,3 +512,56 @@ def test_metrics_are_exact_across_two_web_workers_and_every_log_line_is_clean_js
         errors = session.execute(select(Recording.last_error)).scalars().all()
     assert all(secret_signature not in (e or "") for e in errors)
     assert any("[redacted]" in (e or "") for e in errors)
+
+
+def test_a_worker_survives_a_cut_off_listing_page_and_keeps_archiving(
+    workers, fake_twilio, s3, bucket, sessions
+):
+    """The list API answers a cut-off JSON page to the scheduled reconciliation: the
+    worker says so once, archives what is queued, and the period is run again."""
+    queued, only_listed = recording_sid(81), recording_sid(82)
+    bodies = {queued: Body(size=120_000, seed=81), only_listed: Body(size=130_000, seed=82)}
+    for sid, body in bodies.items():
+        fake_twilio.add_recording(sid, mono=body)
+    queue_recording(sessions, fake_twilio, queued, channels=1)
+    fake_twilio.list_faults = ["cut-off"]
+    worker = workers.start(RECONCILE_EVERY_MINUTES="0.05")
+    wait_for(lambda: all_in_state(sessions, ArchiveState.DONE, 2), 60, "both archives")
+    assert worker.popen.poll() is None, worker.log()
+    assert_each_archived_once(fake_twilio, s3, bucket, sessions, bodies)
+    log = worker.log()
+    assert log.count("the provider's answer is not valid JSON") == 1, log
+    assert "Traceback" not in log
+
+
+def test_sigterm_during_a_long_reconciliation_stops_the_worker_between_pages(
+    workers, fake_twilio, sessions
+):
+    """Forty pages of one recording each, half a second apiece: SIGTERM after the
+    second stops the worker within seconds, and the period is due again at once."""
+    for n in range(40):
+        fake_twilio.add_recording(recording_sid(8100 + n), mono=Body(size=1_000, seed=n))
+    fake_twilio.max_page_size = 1
+    fake_twilio.list_delay = 0.5
+    worker = workers.start(RECONCILE_EVERY_MINUTES="60")
+
+    def lists() -> int:
+        return sum(1 for r in fake_twilio.requests if r.kind == "list")
+
+    wait_for(lambda: lists() >= 2, 30, "the reconciliation's second page")
+    worker.signal(signal.SIGTERM)
+    stopped_at = time.monotonic()
+    assert worker.popen.wait(5) == 0, worker.log()
+    took = time.monotonic() - stopped_at
+    assert took < 5, took
+    assert lists() < 10
+    assert "scheduled reconcile of twilio stopped between pages" in worker.log()
+    with sessions() as session:
+        run = session.execute(select(ScheduledRun)).scalar_one()
+    assert run.next_run_at <= run.last_started_at + dt.timedelta(seconds=5)
+    assert "stopped early" in (run.last_summary or "")
+    # The page the worker left behind is still being made: let it finish before the
+    # fake stops (it would find no port to write its links with).
+    wait_for(
+        lambda: all(r.status for r in fake_twilio.requests if r.kind == "list"), 10, "the last page"
+    )

@@ -13,7 +13,8 @@ Every request needs HTTP Basic auth (account SID / auth token), as Twilio does;
 otherwise 401. Bodies are streamed in chunks, so a :class:`Body` can be hundreds
 of megabytes without ever being held in memory. Faults (not-ready 404s, error
 statuses, a stall or a broken connection mid-body) are scripted per recording
-with :meth:`FakeTwilioApi.add_recording`.
+with :meth:`FakeTwilioApi.add_recording`; a broken listing page (cut-off JSON, an
+entry without ``sid``) with ``list_faults``.
 
 Every request is recorded as a :class:`RecordedRequest`. The record is appended
 when the request arrives; its ``status`` is filled in *before* the first byte of
@@ -213,6 +214,9 @@ class _Recording:
     date_created: dt.datetime | None = None
     call_sid: str | None = None
     duration: int = 42
+    # Bodies by extension ("mp3", "wav"; None: no extension), whatever the channels:
+    # real audio for "Try it locally", where a person listens to the archive.
+    formats: dict[str | None, Payload] = field(default_factory=dict)
 
 
 @dataclass
@@ -230,6 +234,30 @@ class _Answer:
     payload: Payload | None = None
     content_type: str | None = None
     fault: _Fault | None = None
+    raw_body: bytes | None = None  # sent as is instead of ``json_body`` (a broken answer)
+
+
+# What a listing page can go wrong with (``list_faults``), one per page asked for.
+LIST_FAULTS = ("cut-off", "no-sid", "not-an-object")
+
+
+def broken_page(answer: _Answer, fault: str) -> _Answer:
+    """A good listing page, broken as ``fault`` says: ``cut-off`` (the JSON ends half
+    way, with a Content-Length that matches, as from a proxy that gave up),
+    ``no-sid`` (its first entry lacks ``sid``), ``not-an-object`` (a JSON array)."""
+    if answer.status != 200 or answer.json_body is None:
+        return answer
+    if fault == "cut-off":
+        text = json.dumps(answer.json_body).encode()
+        return dataclasses.replace(answer, json_body=None, raw_body=text[: len(text) // 2])
+    if fault == "no-sid":
+        entries = answer.json_body.get("recordings") or []
+        if entries:
+            entries[0].pop("sid", None)
+        return answer
+    if fault == "not-an-object":
+        return dataclasses.replace(answer, json_body=None, raw_body=b"[]")
+    raise ValueError(f"unknown list fault {fault!r}; known: {', '.join(LIST_FAULTS)}")
 
 
 _ERROR_CODES = {400: 20001, 401: 20003, 404: 20404, 405: 20004, 429: 20429, 500: 20500, 503: 20503}
@@ -328,6 +356,10 @@ class FakeCompatApi:
         self._list_path = f"{self.path_prefix}/{API_VERSION}/Accounts/{account_sid}/Recordings.json"
         # Seconds each listing page takes to answer (a provider far away).
         self.list_delay = 0.0
+        # The most entries a page holds, whatever PageSize asks (providers cap it).
+        self.max_page_size = 1000
+        # Faults for the next listing pages, one each (see ``broken_page``).
+        self.list_faults: list[str] = []
         self.on_request: Callable[[RecordedRequest], None] | None = None
         self.hook_errors: list[BaseException] = []
         self._lock = threading.Lock()
@@ -426,8 +458,12 @@ class FakeCompatApi:
         date_created: dt.datetime | None = None,
         call_sid: str | None = None,
         duration: int = 42,
+        formats: dict[str | None, Payload] | None = None,
     ) -> None:
         """Serve a recording (replacing any with the same SID).
+
+        ``formats`` (by extension: ``"mp3"``, ``"wav"``, ``None``) replaces ``mono`` and
+        ``dual`` for the media URLs it names, whatever ``RequestedChannels`` asks.
 
         ``status``, ``date_created`` (default: now), ``call_sid`` and ``duration``
         are what the listing (``GET .../Recordings.json``) says about it.
@@ -463,6 +499,7 @@ class FakeCompatApi:
             date_created=(date_created or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
             call_sid=call_sid,
             duration=duration,
+            formats=dict(formats or {}),
         )
         with self._lock:
             self._recordings[recording_sid] = recording
@@ -580,7 +617,10 @@ class FakeCompatApi:
                 return twilio_error(401, "Authenticate")
             if self.list_delay:
                 time.sleep(self.list_delay)
-            return self._list_page(record.query)
+            answer = self._list_page(record.query)
+            with self._lock:
+                fault = self.list_faults.pop(0) if self.list_faults else None
+            return broken_page(answer, fault) if fault else answer
         if match is None:
             return twilio_error(404, f"The requested resource {record.path} was not found")
         if not record.auth_ok:
@@ -637,6 +677,7 @@ class FakeCompatApi:
                 elif recording.break_after is not None:
                     fault = _Fault("break", recording.break_after)
             ext = match["ext"]
+            payload = recording.formats.get(ext, payload)
             return _Answer(status=200, payload=payload, content_type=_MEDIA_TYPES[ext], fault=fault)
 
     def _metadata(self, recording: _Recording) -> dict[str, Any]:
@@ -663,7 +704,7 @@ class FakeCompatApi:
         """Newest first; ``DateCreated>``/``<`` (on or after / on or before a day, as
         Twilio reads them), ``PageSize``, and a ``PageToken`` cursor (the last SID)."""
         try:
-            size = min(1000, max(1, int(query.get("PageSize", "50"))))
+            size = min(self.max_page_size, max(1, int(query.get("PageSize", "50"))))
             after = (
                 dt.date.fromisoformat(query["DateCreated>"]) if "DateCreated>" in query else None
             )
@@ -716,7 +757,7 @@ class FakeCompatApi:
         )
 
     def _send_simple(self, handler: _Handler, record: RecordedRequest, answer: _Answer) -> None:
-        body = b""
+        body = b"" if answer.raw_body is None else answer.raw_body
         if answer.json_body is not None:
             body = json.dumps(answer.json_body).encode()
         try:
@@ -834,11 +875,34 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--auth-token", required=True)
     parser.add_argument("--path-prefix", default="", help="/api/laml for SignalWire")
     parser.add_argument("--recording", action="append", required=True, help="a RecordingSid")
-    parser.add_argument("--size", type=int, default=256 * 1024, help="bytes per recording")
+    parser.add_argument(
+        "--size", type=int, help="serve this many random bytes per recording, not a tone"
+    )
+    parser.add_argument(
+        "--listed-as",
+        default="processing",
+        help="the status the listing gives each recording (default: processing, as a "
+        "recording is until its completed callback is sent, so the worker's first "
+        "reconciliation leaves it to the callback)",
+    )
     args = parser.parse_args(argv)
+    # A person listens to these in the console: a real tone, made once at start.
+    formats: dict[str | None, Payload] = {}
+    if args.size is None:
+        from tests.fakes.audio import mp3_tone, wav_tone
+
+        wav = wav_tone()
+        formats = {"mp3": mp3_tone(), "wav": wav, None: wav}
     with FakeCompatApi(args.account_sid, args.auth_token, args.path_prefix, args.port) as api:
         for seed, sid in enumerate(args.recording, 1):
-            api.add_recording(sid, mono=Body(args.size, seed), dual=Body(args.size, seed + 1000))
+            size = args.size or 0
+            api.add_recording(
+                sid,
+                mono=Body(size, seed),
+                dual=Body(size, seed + 1000),
+                formats=formats,
+                status=args.listed_as,
+            )
             print(f"serving {api.recording_url(sid)}", flush=True)
         shown: set[int] = set()
         with contextlib.suppress(KeyboardInterrupt):

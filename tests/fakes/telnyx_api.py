@@ -54,6 +54,7 @@ from tests.fakes.compat_api import (
     _drain_request_body,
     _Fault,
     _Handler,
+    broken_page,
 )
 
 API_PREFIX = "/v2/texml"
@@ -211,6 +212,8 @@ class FakeTelnyx:
         self.account_sid = account_sid
         self.api_key = api_key
         self.on_request: Callable[[TelnyxRequest], None] | None = None
+        # Faults for the next listing pages, one each (see ``compat_api.broken_page``).
+        self.list_faults: list[str] = []
         self.hook_errors: list[BaseException] = []
         self._lock = threading.Lock()
         self._secret = secrets.token_bytes(32)
@@ -528,7 +531,10 @@ class FakeTelnyx:
             return not_found
         now = self.now()
         if record.kind == "list":
-            return self._list_page(pairs, now)
+            answer = self._list_page(pairs, now)
+            with self._lock:
+                fault = self.list_faults.pop(0) if self.list_faults else None
+            return broken_page(answer, fault) if fault else answer
         with self._lock:
             recording = self._recordings.get(match["sid"])
             if recording is None or recording.deleted:

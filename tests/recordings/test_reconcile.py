@@ -12,18 +12,21 @@ from sqlalchemy import func, select
 from app import create_app
 from app.db import make_session_factory, transaction
 from app.providers import PROVIDERS
+from app.providers.errors import ProviderError
 from app.providers.telnyx import MediaOrigin
-from app.recordings.models import ArchiveState, Recording
+from app.recordings.models import ArchiveState, Recording, ScheduledRun
 from app.recordings.reconcile import (
     ARCHIVED,
     KNOWN,
+    MALFORMED,
     NO_MEDIA_RECORDED,
     QUEUED,
     STILL_PROCESSING,
     claim_scheduled_run,
     reconcile,
 )
-from tests.archive.helpers import queue_recording
+from app.worker import RETRY_FAILED_RUN, ReconcileSchedule
+from tests.archive.helpers import queue_recording, wait_for
 from tests.fakes.compat_api import Body
 from tests.helpers import (
     TELNYX_ACCOUNT,
@@ -235,3 +238,131 @@ def test_telnyx_recordings_are_listed_page_by_page_and_queued(fake_telnyx, datab
     with sessions() as session:
         urls = session.execute(select(Recording.media_url)).scalars().all()
     assert all(url.startswith(fake_telnyx.storage_origin) for url in urls)
+
+
+# -- a provider's bad answers, a stop between pages, the prefetch thread ending
+
+
+def reconcile_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "reconcile-pages"]
+
+
+def telnyx_api(fake_telnyx, database_url):
+    settings = make_settings(
+        database_url=database_url,
+        telnyx_api_base_url=fake_telnyx.api_base_url,
+        telnyx_api_key=TELNYX_API_KEY,
+        telnyx_public_key=TelnyxSigner().public_key,
+        telnyx_account_sid=TELNYX_ACCOUNT,
+        telnyx_media_hosts=(MediaOrigin.parse(fake_telnyx.storage_origin),),
+    )
+    return PROVIDERS["telnyx"].api(settings)
+
+
+@pytest.mark.parametrize("fault", ["cut-off", "not-an-object"])
+def test_a_broken_listing_page_is_a_provider_error_that_says_what_was_wrong(
+    api, fake_twilio, fake_telnyx, database_url, sessions, fault
+):
+    for n in range(3):
+        fake_twilio.add_recording(recording_sid(950 + n), mono=Body(10, n), date_created=DAY)
+        fake_telnyx.add_recording(uuid_n(n, "broken"), body=Body(10, n), date_created=DAY)
+    expected = "not valid JSON" if fault == "cut-off" else "a JSON list, not an object"
+    for client, fake in ((api, fake_twilio), (telnyx_api(fake_telnyx, database_url), fake_telnyx)):
+        fake.list_faults = [fault]
+        with pytest.raises(ProviderError, match=expected) as raised:
+            reconcile(sessions, client, SINCE)
+        assert "\n" not in raised.value.message
+        assert raised.value.retryable
+    assert states(sessions) == {}
+
+
+def test_an_entry_without_a_sid_is_counted_as_malformed_and_the_rest_of_its_page_is_kept(
+    api, fake_twilio, fake_telnyx, database_url, sessions
+):
+    for n in range(3):
+        fake_twilio.add_recording(recording_sid(960 + n), mono=Body(10, n), date_created=DAY)
+        fake_telnyx.add_recording(uuid_n(n, "no-sid"), body=Body(10, n), date_created=DAY)
+    for client, fake in ((api, fake_twilio), (telnyx_api(fake_telnyx, database_url), fake_telnyx)):
+        fake.list_faults = ["no-sid"]
+        summary = reconcile(sessions, client, SINCE)
+        assert (summary.listed, summary.outcomes[MALFORMED], summary.outcomes[QUEUED]) == (3, 1, 2)
+        assert any("1  skipped (malformed" in line for line in summary.lines())
+    assert len(states(sessions)) == 4
+
+
+def test_the_cli_says_in_one_line_what_was_wrong_with_the_answer_and_exits_non_zero(
+    database_url, fake_twilio
+):
+    fake_twilio.add_recording(recording_sid(970), mono=Body(10, 1), date_created=DAY)
+    fake_twilio.list_faults = ["cut-off"]
+    settings = make_settings(
+        database_url=database_url,
+        twilio_account_sid=fake_twilio.account_sid,
+        twilio_auth_token=fake_twilio.auth_token,
+        twilio_api_base_url=fake_twilio.base_url,
+    )
+    runner = create_app({"settings": settings}).test_cli_runner()
+    result = runner.invoke(args=["reconcile", "--provider", "twilio", "--since", "2026-11-01"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: listing failed: listing recordings:")
+    assert "not valid JSON" in lines[0] and "Traceback" not in result.output
+
+
+def test_a_stop_ends_the_run_between_pages_and_its_fetcher_with_it(api, fake_twilio, sessions):
+    for n in range(30):
+        fake_twilio.add_recording(recording_sid(1100 + n), mono=Body(10, n), date_created=DAY)
+    stop = threading.Event()
+    summary = reconcile(sessions, api, SINCE, page_size=2, on_page=lambda _s: stop.set(), stop=stop)
+    assert (summary.pages, summary.listed, summary.stopped) == (1, 2, True)
+    assert "stopped early" in summary.lines()[0]
+    wait_for(lambda: not reconcile_threads(), 10, "the prefetch thread to end")
+    lists = [r for r in fake_twilio.requests if r.kind == "list"]
+    assert len(lists) <= 4  # the page written, and at most the few fetched ahead
+
+
+def test_the_prefetch_thread_ends_when_its_reader_is_gone(api, fake_twilio, sessions):
+    for n in range(30):
+        fake_twilio.add_recording(recording_sid(1200 + n), mono=Body(10, n), date_created=DAY)
+
+    def reader_fails(_summary) -> None:
+        raise RuntimeError("the reader gives up after one page")
+
+    with pytest.raises(RuntimeError) as raised:
+        reconcile(sessions, api, SINCE, page_size=1, on_page=reader_fails)
+    # The traceback (held here) keeps the run's frame alive: the thread must end
+    # because the reader said so, not because its generator was collected.
+    assert raised.traceback
+    wait_for(lambda: not reconcile_threads(), 10, "the prefetch thread to end")
+    assert len([r for r in fake_twilio.requests if r.kind == "list"]) < 30
+
+
+def test_a_scheduled_run_a_broken_page_failed_is_given_back_and_tried_again_soon(
+    fake_twilio, database_url, sessions
+):
+    fake_twilio.add_recording(recording_sid(980), mono=Body(10, 1))
+    fake_twilio.list_faults = ["cut-off"]
+    settings = make_settings(
+        database_url=database_url,
+        twilio_account_sid=fake_twilio.account_sid,
+        twilio_auth_token=fake_twilio.auth_token,
+        twilio_api_base_url=fake_twilio.base_url,
+        reconcile_every_minutes=60.0,
+    )
+    ReconcileSchedule(settings, sessions).run_if_due()  # raises nothing
+    with sessions() as session:
+        run = session.execute(select(ScheduledRun)).scalar_one()
+    assert "twilio: failed: listing recordings: the provider's answer is not valid JSON" in (
+        run.last_summary
+    )
+    assert run.last_started_at is not None
+    again_in = run.next_run_at - run.last_started_at
+    assert again_in <= RETRY_FAILED_RUN + dt.timedelta(seconds=5), again_in
+    assert states(sessions) == {}
+
+    with transaction(sessions) as session:  # that time has come
+        session.execute(ScheduledRun.__table__.update().values(next_run_at=run.last_started_at))
+    ReconcileSchedule(settings, sessions).run_if_due()
+    assert states(sessions) == {recording_sid(980): ArchiveState.QUEUED}

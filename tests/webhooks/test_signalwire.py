@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
@@ -143,3 +145,67 @@ class TestWithoutSettings:
         ):
             assert name in error
         assert count(connection) == 0
+
+
+@pytest.mark.parametrize("query", ["?xbodySHA256=1", "?bodySHA2567=1", "?bodySHA256"])
+def test_a_query_key_that_merely_contains_bodysha256_is_an_ordinary_signed_parameter(
+    client, connection, query
+):
+    params = signalwire_params()
+    forged = client.post(
+        f"{SIGNALWIRE_PATH}{query}", data=params, headers={"X-SignalWire-Signature": "x"}
+    )
+    assert forged.status_code == 403
+    assert "X-SignalWire-Signature" in forged.get_json()["error"]
+    signature = hmac_sha1_signature(f"{URL}{query}", params, SIGNALWIRE_SIGNING_KEY)
+    response = client.post(
+        f"{SIGNALWIRE_PATH}{query}", data=params, headers={"X-SignalWire-Signature": signature}
+    )
+    assert response.status_code == 204, response.data
+    assert count(connection) == 1
+
+
+def test_a_replay_with_a_parameter_repeated_is_a_400_naming_it(client, connection):
+    # The signature covers each name's distinct values: it still verifies.
+    params = signalwire_params()
+    assert post(client, params).status_code == 204
+    replay = urlencode([*params.items(), ("RecordingStatus", params["RecordingStatus"])])
+    response = client.post(
+        SIGNALWIRE_PATH,
+        data=replay,
+        headers={
+            "X-SignalWire-Signature": hmac_sha1_signature(URL, params, SIGNALWIRE_SIGNING_KEY),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 400
+    assert "RecordingStatus" in response.get_json()["error"]
+    assert count(connection) == 1
+
+
+class TestWithPublicUrl:
+    @pytest.fixture
+    def settings_overrides(self):
+        return {
+            "signalwire_space_url": "https://example.signalwire.com",
+            "signalwire_project_id": SIGNALWIRE_PROJECT,
+            "signalwire_api_token": SIGNALWIRE_TOKEN,
+            "signalwire_signing_key": SIGNALWIRE_SIGNING_KEY,
+            "public_url": "https://archive.example.com",
+        }
+
+    def test_the_signature_is_checked_against_public_url_not_the_host(self, client, connection):
+        params = signalwire_params()
+        public = hmac_sha1_signature(
+            f"https://archive.example.com{SIGNALWIRE_PATH}", params, SIGNALWIRE_SIGNING_KEY
+        )
+        as_host = hmac_sha1_signature(URL, params, SIGNALWIRE_SIGNING_KEY)
+        refused = client.post(
+            SIGNALWIRE_PATH, data=params, headers={"X-SignalWire-Signature": as_host}
+        )
+        assert refused.status_code == 403
+        accepted = client.post(
+            SIGNALWIRE_PATH, data=params, headers={"X-SignalWire-Signature": public}
+        )
+        assert accepted.status_code == 204
+        assert count(connection) == 1

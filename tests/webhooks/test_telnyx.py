@@ -178,3 +178,55 @@ def test_a_long_call_control_id_fits_its_column_or_is_a_400(client, connection, 
     assert response.status_code == status, response.data
     if status == 400:
         assert "CallSid" in response.get_json()["error"]
+
+
+# Digits int() reads but Telnyx never writes: the current time in Arabic-Indic digits.
+NOW_IN_ARABIC_INDIC = str(int(time.time())).translate({ord("0") + d: 0x660 + d for d in range(10)})
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        pytest.param("9" * 400, id="400-nines"),
+        pytest.param("9" * 13, id="13-digits"),
+        pytest.param("\u00b2", id="superscript-two"),
+        pytest.param(NOW_IN_ARABIC_INDIC, id="arabic-indic-digits-that-int-reads"),
+        pytest.param("1700000000\u00b2", id="ascii-then-superscript"),
+        pytest.param(" 1700000000", id="leading-space"),
+        pytest.param("+1700000000", id="plus-sign"),
+        pytest.param("-1", id="negative"),
+        pytest.param("1e9", id="exponent"),
+        pytest.param("1700000000.5", id="fraction"),
+    ],
+)
+def test_a_signed_timestamp_that_is_not_1_to_12_ascii_digits_is_a_403_naming_it(
+    client, connection, stamp
+):
+    body = urlencode(telnyx_params()).encode()
+    response = client.post(
+        TELNYX_PATH,
+        data=body,
+        headers={
+            **SIGNER.headers(body, stamp=stamp),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert response.status_code == 403, response.data
+    assert "telnyx-timestamp" in response.get_json()["error"]
+    assert count(connection) == 0
+
+
+def test_a_twelve_digit_timestamp_is_read_and_refused_for_its_distance(client, connection):
+    response = post(client, telnyx_params(), timestamp=999_999_999_999)
+    assert response.status_code == 403
+    assert "away from now" in response.get_json()["error"]
+
+
+def test_a_signed_callback_with_a_repeated_parameter_is_a_400_naming_it(client, connection):
+    # Telnyx signs the body byte for byte, so this is no replay; but no provider
+    # repeats a parameter, and each event must be one value per name.
+    body = (urlencode(telnyx_params()) + "&RecordingStatus=completed").encode()
+    response = post(client, None, body=body)
+    assert response.status_code == 400
+    assert "RecordingStatus" in response.get_json()["error"]
+    assert count(connection) == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import Connection, func, select
@@ -291,15 +293,111 @@ def test_two_recordings_of_one_call_are_two_rows(client, connection):
     assert count(connection, Recording) == 2
 
 
-def test_repeated_parameter_values_are_all_kept(client, connection):
-    params = recording_params("completed")
-    url = f"http://localhost{WEBHOOK_PATH}"
-    data = MultiDict([*params.items(), ("Extra", "a"), ("Extra", "b")])
+def signed_multi_post(client, pairs, query=""):
+    """POST form ``pairs`` (names may repeat), signed as Twilio signs them
+    (its SDK's RequestValidator: each name's distinct values)."""
+    url = f"http://localhost{WEBHOOK_PATH}{query}"
+    data = MultiDict(pairs)
     signature = RequestValidator(AUTH_TOKEN).compute_signature(url, data)
-    response = client.post(WEBHOOK_PATH, data=data, headers={"X-Twilio-Signature": signature})
-    assert response.status_code == 204
-    event = connection.execute(select(RecordingEvent)).one()
-    assert event.params["Extra"] == ["a", "b"]
+    return client.post(
+        f"{WEBHOOK_PATH}{query}", data=data, headers={"X-Twilio-Signature": signature}
+    )
+
+
+@pytest.mark.parametrize("name", ["RecordingStatus", "RecordingSid", "Extra"])
+def test_a_repeated_parameter_is_a_400_naming_it_and_nothing_is_stored(client, connection, name):
+    params = recording_params("completed", Extra="a")
+    response = signed_multi_post(client, [*params.items(), (name, params[name])])
+    assert response.status_code == 400, response.data
+    assert name in response.get_json()["error"]
+    assert "repeated" in response.get_json()["error"]
+    assert count(connection, RecordingEvent) == 0
+
+
+def test_a_captured_callback_replayed_with_a_parameter_repeated_adds_no_event(client, connection):
+    # Twilio's signature covers each name's distinct values: the same signature
+    # verifies a copy with RecordingStatus sent twice, three times...
+    params = recording_params("completed")
+    assert signed_multi_post(client, list(params.items())).status_code == 204
+    for times in (2, 3):
+        replay = [*params.items(), *[("RecordingStatus", "completed")] * (times - 1)]
+        assert signed_multi_post(client, replay).status_code == 400
+    assert count(connection, RecordingEvent) == 1
+
+
+def test_a_captured_callback_replayed_with_its_boundaries_moved_adds_no_event(client, connection):
+    # Names and values are joined with nothing between them before signing, so
+    # ErrorCode=0 and RecordingChannels=2 sign exactly as ErrorCode=0RecordingChannels2.
+    params = recording_params("completed")
+    assert signed_multi_post(client, list(params.items())).status_code == 204
+    moved = {k: v for k, v in params.items() if k not in ("ErrorCode", "RecordingChannels")}
+    moved["ErrorCode"] = params["ErrorCode"] + "RecordingChannels" + params["RecordingChannels"]
+    url = f"http://localhost{WEBHOOK_PATH}"
+    assert sign(url, moved) == sign(url, params)  # the signature cannot tell them apart
+    assert signed_multi_post(client, list(moved.items())).status_code == 204
+    assert count(connection, RecordingEvent) == 1
+
+
+def test_a_get_callback_with_a_repeated_parameter_is_refused_too(client, connection):
+    params = recording_params("completed")
+    query = urlencode([*params.items(), ("RecordingStatus", "completed")])
+    url = f"http://localhost{WEBHOOK_PATH}?{query}"
+    response = client.get(
+        f"{WEBHOOK_PATH}?{query}", headers={"X-Twilio-Signature": sign(url, None)}
+    )
+    assert response.status_code == 400
+    assert "RecordingStatus" in response.get_json()["error"]
+    assert count(connection, RecordingEvent) == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?xbodySHA256=1",
+        "?bodySHA2567=1",
+        "?a=1&xbodySHA256=1",
+        "?bodysha256=1",
+        "?x=bodySHA256=1",
+        "?bodySHA256",
+        "?bodySHA256=",
+    ],
+)
+def test_a_query_key_that_merely_contains_bodysha256_is_an_ordinary_signed_parameter(
+    client, connection, query
+):
+    params = recording_params("completed")
+    assert signed_multi_post(client, list(params.items()), query=query).status_code == 204
+    forged = client.post(f"{WEBHOOK_PATH}{query}", data=params, headers={"X-Twilio-Signature": "x"})
+    assert forged.status_code == 403
+    assert "X-Twilio-Signature" in forged.get_json()["error"]
+    assert count(connection, RecordingEvent) == 1
+
+
+@pytest.mark.parametrize(
+    "query", ["?bodySHA256=1", "?bodySHA256=a&bodySHA256=b", "?body%53HA256=1"]
+)
+def test_a_body_hash_that_does_not_match_is_a_403_not_a_500(client, connection, query):
+    response = client.post(
+        f"{WEBHOOK_PATH}{query}", data=recording_params(), headers={"X-Twilio-Signature": "x"}
+    )
+    assert response.status_code == 403
+    assert count(connection, RecordingEvent) == 0
+
+
+def test_a_json_body_signed_through_bodysha256_is_verified_then_refused_as_no_callback(
+    client, connection
+):
+    # Twilio signs JSON bodies through the query; a recording-status callback is
+    # never JSON, so a genuine one is a 400 naming the first missing field.
+    body = b'{"RecordingSid": "x"}'
+    query = f"?bodySHA256={hashlib.sha256(body).hexdigest()}"
+    url = f"http://localhost{WEBHOOK_PATH}{query}"
+    headers = {"X-Twilio-Signature": sign(url, None), "Content-Type": "application/json"}
+    response = client.post(f"{WEBHOOK_PATH}{query}", data=body, headers=headers)
+    assert response.status_code == 400
+    assert "AccountSid" in response.get_json()["error"]
+    tampered = client.post(f"{WEBHOOK_PATH}{query}", data=body + b" ", headers=headers)
+    assert tampered.status_code == 403
 
 
 class TestBehindHerokusRouter:
@@ -391,3 +489,83 @@ def test_an_overlong_short_field_is_a_400_naming_it(client, connection, field):
     assert response.status_code == 400
     assert field in response.get_json()["error"]
     assert count(connection, RecordingEvent) == 0
+
+
+class TestWithPublicUrl:
+    """PUBLIC_URL set: the one URL signatures are checked against, whatever the
+    request's Host or forwarded headers say."""
+
+    PUBLIC = f"https://archive.example.com{WEBHOOK_PATH}"
+
+    @pytest.fixture
+    def settings_overrides(self):
+        return {"public_url": "https://archive.example.com"}
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            pytest.param({}, id="no-forwarded-headers"),
+            pytest.param({"Host": "10.0.0.5:5000"}, id="an-internal-host"),
+            pytest.param(
+                {"Host": "other.example.com", "X-Forwarded-Proto": "https"}, id="another-host"
+            ),
+        ],
+    )
+    def test_a_callback_signed_for_public_url_is_accepted_whatever_the_host(
+        self, client, connection, headers
+    ):
+        params = recording_params()
+        response = client.post(
+            WEBHOOK_PATH,
+            data=params,
+            headers={"X-Twilio-Signature": sign(self.PUBLIC, params), **headers},
+        )
+        assert response.status_code == 204, response.data
+
+    def test_the_default_port_variant_of_public_url_verifies_too(self, client):
+        params = recording_params()
+        signature = sign(f"https://archive.example.com:443{WEBHOOK_PATH}", params)
+        response = client.post(WEBHOOK_PATH, data=params, headers={"X-Twilio-Signature": signature})
+        assert response.status_code == 204
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            pytest.param({"Host": "other.example.com", "X-Forwarded-Proto": "https"}, id="host"),
+            pytest.param(
+                {"X-Forwarded-Host": "other.example.com", "X-Forwarded-Proto": "https"},
+                id="forwarded-host",
+            ),
+        ],
+    )
+    def test_a_callback_signed_for_another_deployment_is_refused_even_naming_its_host(
+        self, client, connection, headers
+    ):
+        # Same account, another deployment's webhook URL: before PUBLIC_URL, sending
+        # it here with that deployment's Host made it verify.
+        params = recording_params()
+        other = sign(f"https://other.example.com{WEBHOOK_PATH}", params)
+        response = client.post(
+            WEBHOOK_PATH,
+            data=params,
+            headers={"X-Twilio-Signature": other, **headers},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        )
+        assert response.status_code == 403
+        assert "X-Twilio-Signature" in response.get_json()["error"]
+        assert count(connection, RecordingEvent) == 0
+
+    def test_the_query_string_is_still_part_of_what_is_signed(self, client):
+        params = recording_params()
+        good = client.post(
+            f"{WEBHOOK_PATH}?tenant=acme",
+            data=params,
+            headers={"X-Twilio-Signature": sign(f"{self.PUBLIC}?tenant=acme", params)},
+        )
+        assert good.status_code == 204
+        bad = client.post(
+            f"{WEBHOOK_PATH}?tenant=other",
+            data=params,
+            headers={"X-Twilio-Signature": sign(f"{self.PUBLIC}?tenant=acme", params)},
+        )
+        assert bad.status_code == 403
