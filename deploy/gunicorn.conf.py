@@ -11,7 +11,9 @@ function once gunicorn has patched the worker (so: no ``preload_app``, and
 nothing here imports the app in the master).
 """
 
+import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -77,6 +79,66 @@ if _log_format() == "json":
         "loggers": {
             "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
             "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        },
+    }
+else:
+    # Gunicorn's own text format, but no line can pass for another: the access
+    # line's path is decoded (%0a is a newline), and would otherwise start a line
+    # of its own. Written here, not imported from app.telemetry: the master must
+    # not import the app (or prometheus_client's locks) before gevent patches.
+    _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+    def _escaped(match: re.Match[str]) -> str:
+        char = match.group()
+        short = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
+        return short or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+    class OneLineFormatter(logging.Formatter):
+        """The message on one line, control characters escaped; a traceback's
+        lines follow, indented (the app's ``TextFormatter`` does the same)."""
+
+        def format(self, record: logging.LogRecord) -> str:
+            saved = record.exc_info, record.exc_text, record.stack_info
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+            try:
+                line = _CONTROL.sub(_escaped, super().format(record))
+            finally:
+                record.exc_info, record.exc_text, record.stack_info = saved
+            extra = record.exc_text or (
+                self.formatException(record.exc_info) if record.exc_info else ""
+            )
+            if record.stack_info:
+                extra = f"{extra}\n{self.formatStack(record.stack_info)}".strip("\n")
+            lines = ["    " + _CONTROL.sub(_escaped, part) for part in extra.split("\n") if part]
+            return "\n".join([line, *lines])
+
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "error": {
+                "()": OneLineFormatter,
+                "fmt": "%(asctime)s [%(process)d] [%(levelname)s] %(message)s",
+                "datefmt": "[%Y-%m-%d %H:%M:%S %z]",
+            },
+            "access": {"()": OneLineFormatter, "fmt": "%(message)s"},
+        },
+        "handlers": {
+            "error": {
+                "class": "logging.StreamHandler",
+                "formatter": "error",
+                "stream": "ext://sys.stderr",
+            },
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "access",
+                "stream": "ext://sys.stdout",
+            },
+        },
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["error"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
         },
     }
 # No query strings in the access log: callback URLs may carry tenant tokens.
