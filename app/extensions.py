@@ -12,7 +12,13 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import make_engine, make_session_factory, run_retrying_once_on_disconnect, transaction
+from app.db import (
+    is_postgresql,
+    make_engine,
+    make_session_factory,
+    run_retrying_once_on_disconnect,
+    transaction,
+)
 
 KEY = "recording_archiver"
 T = TypeVar("T")
@@ -74,7 +80,7 @@ def init_extensions(
         # twice the connections a plan allows for nothing.
         autocommit = (
             engine.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql"
+            if is_postgresql(engine)
             else None
         )
     ext = Extensions(settings=settings, sessions=sessions, autocommit=autocommit)

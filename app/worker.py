@@ -27,6 +27,7 @@ from app.archive.pipeline import Archiver
 from app.archive.retry import interruptible_sleep, log_wait
 from app.config import Settings
 from app.db import (
+    is_postgresql,
     make_engine,
     make_session_factory,
     run_retrying_once_on_disconnect,
@@ -86,7 +87,7 @@ class IdleWait:
         self._connection: psycopg.Connection[Any] | None = None
 
     def wait(self, timeout: float) -> None:
-        if self.engine.dialect.name != "postgresql":
+        if not is_postgresql(self.engine):
             self.stop.wait(timeout)
             return
         deadline = time.monotonic() + timeout
@@ -106,7 +107,7 @@ class IdleWait:
 
     def listen(self) -> None:
         """Open the listening connection (PostgreSQL only)."""
-        if self.engine.dialect.name != "postgresql":
+        if not is_postgresql(self.engine):
             return
         url = self.engine.url.set(drivername="postgresql")
         self._connection = psycopg.connect(
