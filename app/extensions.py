@@ -1,10 +1,12 @@
-"""Per-app shared objects (settings, engine, session factory), kept on ``app.extensions``."""
+"""Per-app shared objects (settings, engine, session factory, caches, the store), kept
+on ``app.extensions`` under one key: every per-app object is a field of ``Extensions``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 from flask import Flask, current_app
@@ -19,6 +21,8 @@ from app.db import (
     run_retrying_once_on_disconnect,
     transaction,
 )
+from app.recordings.overview import OverviewCache
+from app.storage import ArchiveStore, make_store
 
 KEY = "recording_archiver"
 T = TypeVar("T")
@@ -31,6 +35,22 @@ class Extensions:
     # PostgreSQL: the sessions' engine in autocommit, for work done in one
     # statement. Same pool: one process holds one pool's worth of connections.
     autocommit: Engine | None = None
+
+    # Made on first use, once per app.
+    @cached_property
+    def admin_overview(self) -> OverviewCache:
+        """The console's overview figures."""
+        return OverviewCache(self.sessions)
+
+    @cached_property
+    def metrics_overview(self) -> OverviewCache:
+        """The overview figures /metrics reports (scrapes come often: kept 10 s)."""
+        return OverviewCache(self.sessions, fresh_seconds=10.0)
+
+    @cached_property
+    def store(self) -> ArchiveStore:
+        """The archive store the console reads, serves and deletes through."""
+        return make_store(self.settings)
 
     @contextmanager
     def one_statement(self) -> Iterator[Connection]:

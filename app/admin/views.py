@@ -9,7 +9,6 @@ from typing import Any
 from flask import (
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -23,14 +22,14 @@ from werkzeug.datastructures import MultiDict
 from app.admin import CONTENT_SECURITY_POLICY, ID_MAX, bp
 from app.archive.naming import CONTENT_TYPES
 from app.db import transaction
-from app.extensions import get_settings, session_factory
+from app.extensions import extensions, session_factory
 from app.providers import PROVIDERS
 from app.providers.http import origin_of
 from app.recordings import queries, queue
 from app.recordings.lifecycle import STATUS_RANK
 from app.recordings.models import ArchiveState
 from app.recordings.overview import OverviewCache
-from app.storage import ArchiveStore, StorageError, make_store
+from app.storage import ArchiveStore, StorageError
 
 STATE_LABELS = [
     (ArchiveState.WAITING, "waiting"),
@@ -54,18 +53,11 @@ LAST_TO_DAY = dt.date.max - dt.timedelta(days=1)
 
 
 def overview_cache() -> OverviewCache:
-    cache = current_app.extensions.get("admin_overview")
-    if cache is None:
-        cache = current_app.extensions["admin_overview"] = OverviewCache(session_factory())
-    return cache
+    return extensions().admin_overview
 
 
 def admin_store() -> ArchiveStore:
-    """The archive store, made once per app."""
-    store = current_app.extensions.get("admin_store")
-    if store is None:
-        store = current_app.extensions["admin_store"] = make_store(get_settings())
-    return store
+    return extensions().store
 
 
 def parse_filter(
