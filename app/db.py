@@ -141,6 +141,11 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+# A worker does one recording at a time: two connections are all it ever holds
+# at once (PostgreSQL; SQLite keeps its defaults).
+WORKER_POOL: dict[str, Any] = {"pool_size": 2, "max_overflow": 0}
+
+
 def connection_was_dead(exc: BaseException) -> bool:
     """Whether ``exc`` failed because its connection was gone (a server restart or
     fail-over), as opposed to the database refusing or not answering now."""

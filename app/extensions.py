@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import (
+    WORKER_POOL,
     is_postgresql,
     make_engine,
     make_session_factory,
@@ -35,6 +36,8 @@ class Extensions:
     # PostgreSQL: the sessions' engine in autocommit, for work done in one
     # statement. Same pool: one process holds one pool's worth of connections.
     autocommit: Engine | None = None
+    # The one engine of this process (None under a test's connection).
+    engine: Engine | None = None
 
     # Made on first use, once per app.
     @cached_property
@@ -80,20 +83,28 @@ class Extensions:
 
 
 def init_extensions(
-    app: Flask, settings: Settings, bind: Engine | Connection | None = None
+    app: Flask,
+    settings: Settings,
+    bind: Engine | Connection | None = None,
+    *,
+    for_worker: bool = False,
 ) -> Extensions:
     """Set up the database access for ``app``.
 
     ``bind`` is for tests: a connection inside an open transaction makes every
     request's commit a savepoint release, and the test rolls it all back.
+    ``for_worker``: the app is built for ``flask worker``, whose loop uses this
+    engine (the only one in its process), sized for a worker.
     """
+    engine: Engine | None = None
     if isinstance(bind, Connection):
         sessions = sessionmaker(
             bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
         autocommit = None
     else:
-        engine = bind or make_engine(settings.database_url)
+        pool = WORKER_POOL if for_worker and settings.is_postgres else {}
+        engine = bind or make_engine(settings.database_url, **pool)
         sessions = make_session_factory(engine)
         # Options on the same engine share its pool (each connection is put back
         # in its transactional mode when returned): two pools per process held
@@ -103,7 +114,7 @@ def init_extensions(
             if is_postgresql(engine)
             else None
         )
-    ext = Extensions(settings=settings, sessions=sessions, autocommit=autocommit)
+    ext = Extensions(settings=settings, sessions=sessions, autocommit=autocommit, engine=engine)
     app.extensions[KEY] = ext
     return ext
 
