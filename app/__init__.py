@@ -42,6 +42,12 @@ def running_a_command() -> bool:
     return context is not None and context.info_name != "run"
 
 
+def running_the_worker() -> bool:
+    """Whether the app is being built for ``flask worker``."""
+    context = click.get_current_context(silent=True)
+    return context is not None and context.info_name == "worker"
+
+
 def startup_report(settings: Settings) -> list[str]:
     """What a newcomer needs to hear once at start-up: what is not set up yet."""
     from app.providers import PROVIDERS
@@ -106,7 +112,7 @@ def configure_app(app: Flask, settings: Settings) -> None:
 
 
 def register_extensions(app: Flask, settings: Settings, bind: Any = None) -> None:
-    init_extensions(app, settings, bind)
+    init_extensions(app, settings, bind, for_worker=running_the_worker())
 
 
 def register_blueprints(app: Flask) -> None:

@@ -50,7 +50,10 @@ def worker_command() -> None:
     """Archive recordings until SIGTERM (the Procfile's ``worker``)."""
     from app.worker import run_worker
 
-    run_worker(extensions().settings)
+    ext = extensions()
+    if ext.engine is None:
+        raise click.ClickException("the worker needs an engine of its own, not a test's connection")
+    run_worker(ext.settings, ext.engine)
 
 
 @click.command("retry-failed")

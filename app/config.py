@@ -296,71 +296,10 @@ class Settings:
         ``sections`` reads each provider's own settings; ``app.load_settings``
         passes every registered provider's, so call that rather than this.
         """
-        e = Env(os.environ if env is None else env)
-        debug = e.boolean("FLASK_DEBUG", False)
-        secret_key = e.text("SECRET_KEY")
-        if secret_key is None and not debug and require_secret_key:
-            raise ConfigError(
-                "SECRET_KEY is required (set FLASK_DEBUG=1 only for local development)"
-            )
-        if secret_key is None:
-            # Good for this process only: sessions it signs die with it.
-            secret_key = "ephemeral-" + os.urandom(16).hex()
-        s3_sse = e.choice("S3_SSE", SSE_MODES, None)
-        s3_kms_key_id = e.text("S3_KMS_KEY_ID")
-        if s3_kms_key_id and s3_sse != "aws:kms":
-            raise ConfigError("S3_KMS_KEY_ID is only used with S3_SSE=aws:kms")
-        key_template = e.text("S3_KEY_TEMPLATE", DEFAULT_KEY_TEMPLATE) or DEFAULT_KEY_TEMPLATE
-        database_url = normalise_database_url(e.text("DATABASE_URL") or default_database_url())
-        check_key_template(key_template)
-        if "{recording_sid}" not in key_template:
-            raise ConfigError("S3_KEY_TEMPLATE must contain {recording_sid}, so keys are unique")
-        public_url = e.text("PUBLIC_URL")
-        return cls(
-            database_url=database_url,
-            secret_key=secret_key,
-            debug=debug,
-            providers={name: read(e) for name, read in sections.items()},
-            trusted_proxies=e.integer("TRUSTED_PROXIES", cls.trusted_proxies),
-            trusted_proxy_networks=e.networks("TRUSTED_PROXY_NETWORKS", DEFAULT_PROXY_NETWORKS),
-            max_body_bytes=e.integer("MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
-            public_url=parse_public_url("PUBLIC_URL", public_url) if public_url else None,
-            s3_bucket=e.text("S3_BUCKET"),
-            s3_prefix=e.environ.get("S3_PREFIX", "").strip(),
-            s3_endpoint_url=e.text("S3_ENDPOINT_URL"),
-            s3_sse=s3_sse,
-            s3_kms_key_id=s3_kms_key_id,
-            s3_key_template=key_template,
-            local_archive_dir=e.text("LOCAL_ARCHIVE_DIR") or cls.local_archive_dir,
-            recording_format=e.choice("RECORDING_FORMAT", RECORDING_FORMATS, "mp3") or "mp3",
-            # Contract v3: a folder on this machine is no place for the only copy, so
-            # originals are deleted by default only once they are in a bucket.
-            delete_original=e.boolean("DELETE_ORIGINAL", e.text("S3_BUCKET") is not None),
-            archive_max_attempts=e.integer("ARCHIVE_MAX_ATTEMPTS", cls.archive_max_attempts, 1),
-            archive_retry_base_seconds=e.number(
-                "ARCHIVE_RETRY_BASE_SECONDS", cls.archive_retry_base_seconds
-            ),
-            archive_retry_max_seconds=e.number(
-                "ARCHIVE_RETRY_MAX_SECONDS", cls.archive_retry_max_seconds
-            ),
-            archive_lease_seconds=e.integer("ARCHIVE_LEASE_SECONDS", cls.archive_lease_seconds, 1),
-            # SQLite cannot wake idle workers (no NOTIFY): poll it more often.
-            worker_poll_seconds=e.number(
-                "WORKER_POLL_SECONDS", 5.0 if database_url.startswith("postgresql") else 1.0, 0.05
-            ),
-            http_connect_timeout=e.number("HTTP_CONNECT_TIMEOUT", cls.http_connect_timeout, 0.1),
-            http_read_timeout=e.number("HTTP_READ_TIMEOUT", cls.http_read_timeout, 0.1),
-            admin_username=e.text("ADMIN_USERNAME"),
-            admin_password=e.text("ADMIN_PASSWORD"),
-            reconcile_every_minutes=e.number(
-                "RECONCILE_EVERY_MINUTES", cls.reconcile_every_minutes, 0.01
-            ),
-            reconcile_lookback_hours=e.number(
-                "RECONCILE_LOOKBACK_HOURS", cls.reconcile_lookback_hours, 0.01
-            ),
-            metrics_token=e.text("METRICS_TOKEN"),
-            log_format=e.choice("LOG_FORMAT", LOG_FORMATS, default_log_format(e)) or "text",
-        )
+        reading = _Reading(os.environ if env is None else env, sections, require_secret_key)
+        for name, read in CORE_SETTINGS:
+            reading.got[name] = read(reading)
+        return cls(**reading.got)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
         """A copy with some fields replaced (tests pass these to ``create_app``).
@@ -419,3 +358,135 @@ class Settings:
             f"{self.reconcile_lookback_hours:g} h of recordings at each configured provider "
             "and copies every completed one not yet archived"
         )
+
+
+class _Reading(Env):
+    """One pass of ``Settings.from_env``: the environment, what ``load_settings``
+    passed in, and the settings read so far (later rows may depend on earlier)."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        sections: Mapping[str, SectionReader],
+        require_secret_key: bool,
+    ) -> None:
+        super().__init__(environ)
+        self.sections = sections
+        self.require_secret_key = require_secret_key
+        self.got: dict[str, Any] = {}
+
+
+def _secret_key(e: _Reading) -> str:
+    secret_key = e.text("SECRET_KEY")
+    if secret_key is None and not e.got["debug"] and e.require_secret_key:
+        raise ConfigError("SECRET_KEY is required (set FLASK_DEBUG=1 only for local development)")
+    # None: good for this process only; sessions it signs die with it.
+    return secret_key or "ephemeral-" + os.urandom(16).hex()
+
+
+def _s3_kms_key_id(e: _Reading) -> str | None:
+    s3_kms_key_id = e.text("S3_KMS_KEY_ID")
+    if s3_kms_key_id and e.got["s3_sse"] != "aws:kms":
+        raise ConfigError("S3_KMS_KEY_ID is only used with S3_SSE=aws:kms")
+    return s3_kms_key_id
+
+
+def _s3_key_template(e: _Reading) -> str:
+    key_template = e.text("S3_KEY_TEMPLATE", DEFAULT_KEY_TEMPLATE) or DEFAULT_KEY_TEMPLATE
+    check_key_template(key_template)
+    if "{recording_sid}" not in key_template:
+        raise ConfigError("S3_KEY_TEMPLATE must contain {recording_sid}, so keys are unique")
+    return key_template
+
+
+def _public_url(e: _Reading) -> str | None:
+    public_url = e.text("PUBLIC_URL")
+    return parse_public_url("PUBLIC_URL", public_url) if public_url else None
+
+
+SettingReader = Callable[[_Reading], Any]
+
+# The core settings, one row each: the Settings field and how it is read (the
+# variable, its default, its bounds). Rows are read in this order, so a row may
+# use the ones above it, and of several mistakes the first row's is reported.
+CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
+    ("debug", lambda e: e.boolean("FLASK_DEBUG", False)),
+    ("secret_key", _secret_key),
+    ("s3_sse", lambda e: e.choice("S3_SSE", SSE_MODES, None)),
+    ("s3_kms_key_id", _s3_kms_key_id),
+    ("s3_key_template", _s3_key_template),
+    (
+        "database_url",
+        lambda e: normalise_database_url(e.text("DATABASE_URL") or default_database_url()),
+    ),
+    ("providers", lambda e: {name: read(e) for name, read in e.sections.items()}),
+    ("trusted_proxies", lambda e: e.integer("TRUSTED_PROXIES", Settings.trusted_proxies)),
+    (
+        "trusted_proxy_networks",
+        lambda e: e.networks("TRUSTED_PROXY_NETWORKS", DEFAULT_PROXY_NETWORKS),
+    ),
+    (
+        "max_body_bytes",
+        lambda e: e.integer("MAX_BODY_BYTES", Settings.max_body_bytes, minimum=1024),
+    ),
+    ("public_url", _public_url),
+    ("s3_bucket", lambda e: e.text("S3_BUCKET")),
+    ("s3_prefix", lambda e: e.environ.get("S3_PREFIX", "").strip()),
+    ("s3_endpoint_url", lambda e: e.text("S3_ENDPOINT_URL")),
+    (
+        "local_archive_dir",
+        lambda e: e.text("LOCAL_ARCHIVE_DIR") or Settings.local_archive_dir,
+    ),
+    (
+        "recording_format",
+        lambda e: e.choice("RECORDING_FORMAT", RECORDING_FORMATS, "mp3") or "mp3",
+    ),
+    # Contract v3: a folder on this machine is no place for the only copy, so
+    # originals are deleted by default only once they are in a bucket.
+    ("delete_original", lambda e: e.boolean("DELETE_ORIGINAL", e.got["s3_bucket"] is not None)),
+    (
+        "archive_max_attempts",
+        lambda e: e.integer("ARCHIVE_MAX_ATTEMPTS", Settings.archive_max_attempts, 1),
+    ),
+    (
+        "archive_retry_base_seconds",
+        lambda e: e.number("ARCHIVE_RETRY_BASE_SECONDS", Settings.archive_retry_base_seconds),
+    ),
+    (
+        "archive_retry_max_seconds",
+        lambda e: e.number("ARCHIVE_RETRY_MAX_SECONDS", Settings.archive_retry_max_seconds),
+    ),
+    (
+        "archive_lease_seconds",
+        lambda e: e.integer("ARCHIVE_LEASE_SECONDS", Settings.archive_lease_seconds, 1),
+    ),
+    # SQLite cannot wake idle workers (no NOTIFY): poll it more often.
+    (
+        "worker_poll_seconds",
+        lambda e: e.number(
+            "WORKER_POLL_SECONDS",
+            5.0 if e.got["database_url"].startswith("postgresql") else 1.0,
+            0.05,
+        ),
+    ),
+    (
+        "http_connect_timeout",
+        lambda e: e.number("HTTP_CONNECT_TIMEOUT", Settings.http_connect_timeout, 0.1),
+    ),
+    (
+        "http_read_timeout",
+        lambda e: e.number("HTTP_READ_TIMEOUT", Settings.http_read_timeout, 0.1),
+    ),
+    ("admin_username", lambda e: e.text("ADMIN_USERNAME")),
+    ("admin_password", lambda e: e.text("ADMIN_PASSWORD")),
+    (
+        "reconcile_every_minutes",
+        lambda e: e.number("RECONCILE_EVERY_MINUTES", Settings.reconcile_every_minutes, 0.01),
+    ),
+    (
+        "reconcile_lookback_hours",
+        lambda e: e.number("RECONCILE_LOOKBACK_HOURS", Settings.reconcile_lookback_hours, 0.01),
+    ),
+    ("metrics_token", lambda e: e.text("METRICS_TOKEN")),
+    ("log_format", lambda e: e.choice("LOG_FORMAT", LOG_FORMATS, default_log_format(e)) or "text"),
+)

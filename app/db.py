@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Dialect, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Dialect, Engine, MetaData, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -76,6 +77,29 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# Where the code differs by backend, it asks these: the service runs on
+# PostgreSQL in production and on SQLite for development and most tests.
+Bind = Session | Connection | Engine
+
+
+def dialect_of(bind: Bind) -> str:
+    """The backend ``bind`` talks to: ``"postgresql"`` or ``"sqlite"``."""
+    engine_or_connection = bind.get_bind() if isinstance(bind, Session) else bind
+    return engine_or_connection.dialect.name
+
+
+def is_postgresql(bind: Bind) -> bool:
+    return dialect_of(bind) == "postgresql"
+
+
+def upsert_insert(bind: Bind | str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT into ``table`` that can say ON CONFLICT, for ``bind``'s backend (or a
+    dialect name). Both backends spell ON CONFLICT the same way; only the
+    construct's home differs."""
+    dialect = bind if isinstance(bind, str) else dialect_of(bind)
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take
     # it over (SQLAlchemy's documented recipe). BEGIN IMMEDIATE takes the write
@@ -115,6 +139,11 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 2)
     kwargs.setdefault("pool_timeout", 10)
     return create_engine(url, **kwargs)
+
+
+# A worker does one recording at a time: two connections are all it ever holds
+# at once (PostgreSQL; SQLite keeps its defaults).
+WORKER_POOL: dict[str, Any] = {"pool_size": 2, "max_overflow": 0}
 
 
 def connection_was_dead(exc: BaseException) -> bool:

@@ -1,10 +1,12 @@
-"""Per-app shared objects (settings, engine, session factory), kept on ``app.extensions``."""
+"""Per-app shared objects (settings, engine, session factory, caches, the store), kept
+on ``app.extensions`` under one key: every per-app object is a field of ``Extensions``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 from flask import Flask, current_app
@@ -12,7 +14,16 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import make_engine, make_session_factory, run_retrying_once_on_disconnect, transaction
+from app.db import (
+    WORKER_POOL,
+    is_postgresql,
+    make_engine,
+    make_session_factory,
+    run_retrying_once_on_disconnect,
+    transaction,
+)
+from app.recordings.overview import OverviewCache
+from app.storage import ArchiveStore, make_store
 
 KEY = "recording_archiver"
 T = TypeVar("T")
@@ -25,6 +36,24 @@ class Extensions:
     # PostgreSQL: the sessions' engine in autocommit, for work done in one
     # statement. Same pool: one process holds one pool's worth of connections.
     autocommit: Engine | None = None
+    # The one engine of this process (None under a test's connection).
+    engine: Engine | None = None
+
+    # Made on first use, once per app.
+    @cached_property
+    def admin_overview(self) -> OverviewCache:
+        """The console's overview figures."""
+        return OverviewCache(self.sessions)
+
+    @cached_property
+    def metrics_overview(self) -> OverviewCache:
+        """The overview figures /metrics reports (scrapes come often: kept 10 s)."""
+        return OverviewCache(self.sessions, fresh_seconds=10.0)
+
+    @cached_property
+    def store(self) -> ArchiveStore:
+        """The archive store the console reads, serves and deletes through."""
+        return make_store(self.settings)
 
     @contextmanager
     def one_statement(self) -> Iterator[Connection]:
@@ -54,30 +83,38 @@ class Extensions:
 
 
 def init_extensions(
-    app: Flask, settings: Settings, bind: Engine | Connection | None = None
+    app: Flask,
+    settings: Settings,
+    bind: Engine | Connection | None = None,
+    *,
+    for_worker: bool = False,
 ) -> Extensions:
     """Set up the database access for ``app``.
 
     ``bind`` is for tests: a connection inside an open transaction makes every
     request's commit a savepoint release, and the test rolls it all back.
+    ``for_worker``: the app is built for ``flask worker``, whose loop uses this
+    engine (the only one in its process), sized for a worker.
     """
+    engine: Engine | None = None
     if isinstance(bind, Connection):
         sessions = sessionmaker(
             bind=bind, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
         autocommit = None
     else:
-        engine = bind or make_engine(settings.database_url)
+        pool = WORKER_POOL if for_worker and settings.is_postgres else {}
+        engine = bind or make_engine(settings.database_url, **pool)
         sessions = make_session_factory(engine)
         # Options on the same engine share its pool (each connection is put back
         # in its transactional mode when returned): two pools per process held
         # twice the connections a plan allows for nothing.
         autocommit = (
             engine.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql"
+            if is_postgresql(engine)
             else None
         )
-    ext = Extensions(settings=settings, sessions=sessions, autocommit=autocommit)
+    ext = Extensions(settings=settings, sessions=sessions, autocommit=autocommit, engine=engine)
     app.extensions[KEY] = ext
     return ext
 

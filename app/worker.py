@@ -27,7 +27,7 @@ from app.archive.pipeline import Archiver
 from app.archive.retry import interruptible_sleep, log_wait
 from app.config import Settings
 from app.db import (
-    make_engine,
+    is_postgresql,
     make_session_factory,
     run_retrying_once_on_disconnect,
     transaction,
@@ -86,7 +86,7 @@ class IdleWait:
         self._connection: psycopg.Connection[Any] | None = None
 
     def wait(self, timeout: float) -> None:
-        if self.engine.dialect.name != "postgresql":
+        if not is_postgresql(self.engine):
             self.stop.wait(timeout)
             return
         deadline = time.monotonic() + timeout
@@ -106,7 +106,7 @@ class IdleWait:
 
     def listen(self) -> None:
         """Open the listening connection (PostgreSQL only)."""
-        if self.engine.dialect.name != "postgresql":
+        if not is_postgresql(self.engine):
             return
         url = self.engine.url.set(drivername="postgresql")
         self._connection = psycopg.connect(
@@ -270,7 +270,7 @@ def riding_out_database_outages(
     ).wraps(run_once)
 
 
-def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
+def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None = None) -> None:
     """Archive recordings until ``stop`` is set (SIGTERM and SIGINT set it).
 
     An idle worker sleeps ``WORKER_POLL_SECONDS`` with jitter between polls, so
@@ -280,11 +280,6 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     bound_heap_growth()
     stop_on_signals(stop)
-    engine = (
-        make_engine(settings.database_url, pool_size=2, max_overflow=0)
-        if settings.is_postgres
-        else make_engine(settings.database_url)
-    )
     archiver = Archiver(
         settings, make_session_factory(engine), make_store(settings), worker_id(), stop=stop
     )

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, text
 
 from app.admin import models as admin_models  # noqa: F401  (registers the tables)
 from app.config import database_url_from_env
-from app.db import MIGRATION_LOCK_ID, Base, make_engine
+from app.db import MIGRATION_LOCK_ID, Base, is_postgresql, make_engine
 from app.recordings import models  # noqa: F401  (registers the tables on the metadata)
 
 config = context.config
@@ -60,7 +60,7 @@ def run_migrations_online() -> None:
     engine = make_engine(_database_url())
     try:
         with engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
+            if is_postgresql(connection):
                 # Session-level lock: held across the migration transaction and
                 # released when this connection closes, even on failure.
                 connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})

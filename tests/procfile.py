@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -113,3 +115,32 @@ def wait_until_serving(
             pass  # not listening yet, or busy starting: poll again
         time.sleep(0.05)
     raise TimeoutError(f"{process.name} did not answer in {timeout}s:\n{process.log()}")
+
+
+@dataclass(frozen=True)
+class Web:
+    """A ``web`` process that answers, and where."""
+
+    process: Process
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def web_process(env: Mapping[str, str], log_path: Path, *, release: bool = False) -> Iterator[Web]:
+    """The Procfile's ``web`` on a free port (``PORT`` is set here), once it answers;
+    ``release`` runs the Procfile's ``release`` first. Stopped however the block ends."""
+    port = free_port()
+    env = {**env, "PORT": str(port)}
+    if release:
+        result = run_release(env)
+        assert result.returncode == 0, result.stderr
+    process = Process("web", env, log_path)
+    try:
+        wait_until_serving(f"http://127.0.0.1:{port}", process)
+        yield Web(process, port)
+    finally:
+        process.stop()

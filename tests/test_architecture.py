@@ -1,5 +1,6 @@
-"""The layers hold: ``lint-imports`` keeps the contract in pyproject.toml, and breaks on a
-provider that reaches for our tables."""
+"""The layers hold: ``lint-imports`` keeps the contracts in pyproject.toml, and breaks on a
+provider that reaches for our tables, a domain module that reaches for the web, a module
+that reaches up to ``create_app``, or a module that has no layer."""
 
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ def test_the_layer_contracts_are_kept():
         ("storage/__init__.py", "import app.providers"),
         ("recordings/queries.py", "import app.archive.pipeline"),
         ("providers/base.py", "import sqlalchemy"),
+        # The domain knows nothing of the web.
+        ("recordings/queries.py", "import flask"),
+        ("archive/pipeline.py", "import werkzeug.exceptions"),
+        ("archive/naming.py", "import app.extensions"),
+        ("recordings/reports.py", "import app.web"),
+        # create_app wires everything: nothing inside the package reaches up to it.
+        ("cli.py", "from app import create_app"),
+        ("web.py", "import app.extensions"),
     ],
 )
 def test_an_import_against_the_layers_breaks_the_contract(tmp_path, module, import_line):
@@ -51,3 +60,11 @@ def test_an_import_against_the_layers_breaks_the_contract(tmp_path, module, impo
     result = lint_imports(tmp_path)
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout
+
+
+def test_a_module_with_no_layer_breaks_the_contract(tmp_path):
+    shutil.copytree(ROOT / "app", tmp_path / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "app" / "unplaced.py").write_text("import app.db  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0, result.stdout
+    assert "unplaced" in result.stdout + result.stderr

@@ -27,7 +27,7 @@ from tests.helpers import (
     sign,
     signed_post,
 )
-from tests.procfile import Process, free_port, process_env, wait_until_serving
+from tests.procfile import Process, process_env, web_process
 
 # --------------------------------------------------------------------------- a full pool
 
@@ -113,7 +113,6 @@ class Web:
 
 @pytest.fixture
 def web(restartable, database_url, live_engine, tmp_path) -> Iterator[Web]:
-    port = free_port()
     env = process_env(
         {
             "DATABASE_URL": database_url,
@@ -121,16 +120,11 @@ def web(restartable, database_url, live_engine, tmp_path) -> Iterator[Web]:
             "TWILIO_ACCOUNT_SID": recording_params()["AccountSid"],
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "WEB_CONCURRENCY": "2",
-            "PORT": str(port),
         }
     )
-    process = Process("web", env, tmp_path / "web.log")
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}", process)
-        yield Web(process, port)
-    finally:
-        process.stop()
-    assert AUTH_TOKEN not in process.log()
+    with web_process(env, tmp_path / "web.log") as served:
+        yield Web(served.process, served.port)
+    assert AUTH_TOKEN not in served.process.log()
 
 
 def warm_up(web: Web) -> None:

@@ -26,7 +26,11 @@ from tests.helpers import (
     recording_sid,
     sign,
 )
-from tests.procfile import Process, free_port, process_env, run_release, wait_until_serving
+from tests.procfile import (
+    process_env,
+    run_release,
+    web_process,
+)
 
 PUBLIC_HOST = "archiver.example.com"
 PUBLIC_URL = f"https://{PUBLIC_HOST}{WEBHOOK_PATH}"
@@ -34,10 +38,8 @@ PUBLIC_URL = f"https://{PUBLIC_HOST}{WEBHOOK_PATH}"
 
 @pytest.fixture
 def web(live_engine: Engine, database_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
     env = process_env(
         {
-            "PORT": str(port),
             "DATABASE_URL": database_url,
             "SECRET_KEY": "procfile-test-secret",
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
@@ -45,16 +47,9 @@ def web(live_engine: Engine, database_url: str, tmp_path: Path) -> Iterator[str]
             "WEB_CONCURRENCY": "2",
         }
     )
-    release = run_release(env)
-    assert release.returncode == 0, release.stderr
-    process = Process("web", env, tmp_path / "web.log")
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base_url, process)
-        yield base_url
-    finally:
-        process.stop()
-    assert AUTH_TOKEN not in process.log(), "the auth token reached the logs"
+    with web_process(env, tmp_path / "web.log", release=True) as served:
+        yield served.base_url
+    assert AUTH_TOKEN not in served.process.log(), "the auth token reached the logs"
 
 
 def post_as_heroku(base_url: str, params: dict[str, str], signature: str) -> requests.Response:

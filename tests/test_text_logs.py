@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from app.telemetry import configure_logging, escape_controls
 from tests.helpers import ACCOUNT_SID, AUTH_TOKEN
-from tests.procfile import Process, free_port, process_env, wait_until_serving
+from tests.procfile import Process, process_env, web_process
 
 FORGED = "2026-01-01 00:00:00,000 ERROR app.worker: forged"
 
@@ -59,10 +59,8 @@ def test_escaping_names_each_control_character():
 
 @pytest.fixture
 def text_web(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[tuple[int, Process]]:
-    port = free_port()
     env = process_env(
         {
-            "PORT": str(port),
             "DATABASE_URL": database_url,
             "SECRET_KEY": "text-log-test-secret",
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
@@ -71,12 +69,8 @@ def text_web(engine: Engine, database_url: str, tmp_path: Path) -> Iterator[tupl
             "LOG_FORMAT": "text",
         }
     )
-    process = Process("web", env, tmp_path / "web.log")
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}", process)
-        yield port, process
-    finally:
-        process.stop()
+    with web_process(env, tmp_path / "web.log") as served:
+        yield served.port, served.process
 
 
 def raw_get(port: int, target: str) -> bytes:

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from typing import cast
 
 from sqlalchemy import Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.admin.models import AdminLoginFailure
+from app.db import upsert_insert
 
 FREE_FAILURES = 3  # failures allowed before any lock-out
 LONGEST_LOCK = dt.timedelta(minutes=15)
@@ -46,10 +46,8 @@ def record_failure(session: Session, keys: Sequence[str], now: dt.datetime) -> N
     """Count a failure against each key: one upsert each, so two failures racing in two
     workers both count."""
     table = cast(Table, AdminLoginFailure.__table__)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for key in keys:
-        upsert = insert(table).values(key=key, failures=1, last_failed_at=now)
+        upsert = upsert_insert(session, table).values(key=key, failures=1, last_failed_at=now)
         failures = session.execute(
             upsert.on_conflict_do_update(
                 index_elements=["key"],

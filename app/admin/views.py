@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -23,14 +23,14 @@ from werkzeug.datastructures import MultiDict
 from app.admin import CONTENT_SECURITY_POLICY, ID_MAX, bp
 from app.archive.naming import CONTENT_TYPES
 from app.db import transaction
-from app.extensions import get_settings, session_factory
+from app.extensions import extensions, session_factory
 from app.providers import PROVIDERS
 from app.providers.http import origin_of
 from app.recordings import queries, queue
 from app.recordings.lifecycle import STATUS_RANK
 from app.recordings.models import ArchiveState
 from app.recordings.overview import OverviewCache
-from app.storage import ArchiveStore, StorageError, make_store
+from app.storage import ArchiveStore, StorageError
 
 STATE_LABELS = [
     (ArchiveState.WAITING, "waiting"),
@@ -54,18 +54,68 @@ LAST_TO_DAY = dt.date.max - dt.timedelta(days=1)
 
 
 def overview_cache() -> OverviewCache:
-    cache = current_app.extensions.get("admin_overview")
-    if cache is None:
-        cache = current_app.extensions["admin_overview"] = OverviewCache(session_factory())
-    return cache
+    return extensions().admin_overview
 
 
 def admin_store() -> ArchiveStore:
-    """The archive store, made once per app."""
-    store = current_app.extensions.get("admin_store")
-    if store is None:
-        store = current_app.extensions["admin_store"] = make_store(get_settings())
-    return store
+    return extensions().store
+
+
+class FilterRefused(Exception):
+    """A filter field's value we do not take, with what to type instead."""
+
+
+def _archive_state(value: str) -> ArchiveState:
+    try:
+        return ArchiveState(value)
+    except ValueError:
+        raise FilterRefused(f"no archive state called {value!r}") from None
+
+
+def _provider_status(value: str) -> str:
+    if not _TOKEN.fullmatch(value):
+        raise FilterRefused("a provider status is a word such as completed")
+    return value
+
+
+def _provider(value: str) -> str:
+    if value not in PROVIDERS:
+        raise FilterRefused(f"no provider called {value!r}")
+    return value
+
+
+def _day(name: str, value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise FilterRefused(f"{name} must be a date such as 2026-11-24") from None
+
+
+def _last_day(value: str) -> dt.date:
+    day = _day("to", value)
+    if day > LAST_TO_DAY:
+        raise FilterRefused(f"to must be a date no later than {LAST_TO_DAY}")
+    return day
+
+
+def _search(value: str) -> str:
+    if len(value) < queries.SEARCH_MIN:
+        raise FilterRefused(f"type at least {queries.SEARCH_MIN} characters of a SID to search")
+    if not _SEARCH.fullmatch(value):
+        raise FilterRefused("a SID has only letters, digits and - _ . :")
+    return value
+
+
+# The listing's filter, one row per field: its name in the URL, the
+# RecordingFilter field it sets, and how its value is read (or refused).
+FILTER_FIELDS: list[tuple[str, str, Callable[[str], Any]]] = [
+    ("state", "state", _archive_state),
+    ("status", "provider_status", _provider_status),
+    ("provider", "provider", _provider),
+    ("from", "since", lambda value: _day("from", value)),
+    ("to", "until", _last_day),
+    ("q", "search", _search),
+]
 
 
 def parse_filter(
@@ -74,48 +124,16 @@ def parse_filter(
     """The filter in the URL, the URL's query to keep it, and what was wrong with it."""
     query: dict[str, str] = {}
     problems: list[str] = []
-    state = provider_status = provider = search = None
-    since = until = None
-    if value := args.get("state", "").strip():
-        try:
-            state = ArchiveState(value)
-            query["state"] = value
-        except ValueError:
-            problems.append(f"no archive state called {value!r}")
-    if value := args.get("status", "").strip():
-        if _TOKEN.fullmatch(value):
-            provider_status, query["status"] = value, value
-        else:
-            problems.append("a provider status is a word such as completed")
-    if value := args.get("provider", "").strip():
-        if value in PROVIDERS:
-            provider, query["provider"] = value, value
-        else:
-            problems.append(f"no provider called {value!r}")
-    for name in ("from", "to"):
+    fields: dict[str, Any] = {}
+    for name, field, read in FILTER_FIELDS:
         if value := args.get(name, "").strip():
             try:
-                day = dt.date.fromisoformat(value)
-            except ValueError:
-                problems.append(f"{name} must be a date such as 2026-11-24")
-                continue
-            if name == "to" and day > LAST_TO_DAY:
-                problems.append(f"to must be a date no later than {LAST_TO_DAY}")
+                fields[field] = read(value)
+            except FilterRefused as refused:
+                problems.append(str(refused))
                 continue
             query[name] = value
-            if name == "from":
-                since = day
-            else:
-                until = day
-    if value := args.get("q", "").strip():
-        if len(value) < queries.SEARCH_MIN:
-            problems.append(f"type at least {queries.SEARCH_MIN} characters of a SID to search")
-        elif not _SEARCH.fullmatch(value):
-            problems.append("a SID has only letters, digits and - _ . :")
-        else:
-            search, query["q"] = value, value
-    where = queries.RecordingFilter(state, provider_status, provider, since, until, search)
-    return where, query, "; ".join(problems) or None
+    return queries.RecordingFilter(**fields), query, "; ".join(problems) or None
 
 
 def listing_url(endpoint: str = "admin.listing", **query: str) -> str:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import hmac
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import extensions
 from app.ops.metrics import CONTENT_TYPE, exposition
 from app.ops.openapi import DOCUMENT
-from app.recordings.overview import OverviewCache
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
@@ -47,11 +46,7 @@ def metrics() -> Response:
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
     try:
-        sessions = extensions().sessions
-        cache = current_app.extensions.setdefault(
-            "metrics_overview", OverviewCache(sessions, fresh_seconds=10.0)
-        )
-        body = exposition(sessions, cache)
+        body = exposition(extensions().sessions, extensions().metrics_overview)
     except SQLAlchemyError as exc:
         log.warning("metrics query failed: %s", type(exc).__name__)
         return Response("database unavailable\n", status=503, mimetype="text/plain")

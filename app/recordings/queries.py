@@ -26,16 +26,6 @@ from app.recordings.models import (
 SEARCH_MIN = 8  # characters of a SID prefix worth searching for
 
 
-def counts_by_state(session: Session) -> dict[ArchiveState, int]:
-    """How many recordings are in each archive state (absent states: 0)."""
-    rows = session.execute(
-        select(Recording.archive_state, func.count()).group_by(Recording.archive_state)
-    ).all()
-    counts = {state: 0 for state in ArchiveState}
-    counts.update({state: int(n) for state, n in rows})
-    return counts
-
-
 @dataclass(frozen=True)
 class Overview:
     counts: dict[ArchiveState, int]

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, select, text, update
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import is_postgresql, utcnow
 from app.recordings import stats
 from app.recordings.models import (
     ArchiveAttempt,
@@ -36,7 +36,7 @@ _NOTIFY = text("SELECT pg_notify(:channel, '')")
 def notify_workers(target: Session | Connection) -> None:
     """Wake idle workers when this transaction commits (PostgreSQL; a no-op elsewhere)."""
     connection = target.connection() if isinstance(target, Session) else target
-    if connection.dialect.name == "postgresql":
+    if is_postgresql(connection):
         connection.execute(_NOTIFY, {"channel": WAKE_CHANNEL})
 
 

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import transaction, utcnow
+from app.db import transaction, upsert_insert, utcnow
 from app.providers.base import ProviderApi, RecordingReport, RecordingStatus
 from app.providers.errors import ProviderError
 from app.recordings.models import ArchiveState, Recording, ScheduledRun
@@ -251,9 +250,8 @@ def claim_scheduled_run(
     """Whether this process runs ``job`` now: exactly one caller wins each period,
     across every worker on every machine (one conditional UPDATE decides)."""
     table: Table = ScheduledRun.__table__  # type: ignore[assignment]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     session.execute(
-        insert(table)
+        upsert_insert(session, table)
         .values(name=job, next_run_at=now)
         .on_conflict_do_nothing(index_elements=["name"])
     )

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, case, func, literal_column, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import dialect_of, upsert_insert, utcnow
 from app.providers.base import RecordingReport
 from app.recordings.lifecycle import STATUS_RANK, archive_state_for
 from app.recordings.models import ArchiveState, Recording, RecordingEvent
@@ -114,16 +114,15 @@ def _statements(dialect: str) -> _Statements:
     expression construction and cache-key generation), so they are made once.
     Both dialects spell ON CONFLICT the same way.
     """
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     events = cast(Table, RecordingEvent.__table__)
     insert_event = (
-        insert(events)
+        upsert_insert(dialect, events)
         .on_conflict_do_nothing(index_elements=["provider", "dedup_key"])
         .returning(events.c.id)
     )
 
     recordings = cast(Table, Recording.__table__)
-    upsert = insert(recordings)
+    upsert = upsert_insert(dialect, recordings)
     excluded = upsert.excluded
     c = recordings.c
 
@@ -230,7 +229,7 @@ def store_event(
     """Keep the callback as received; False when it repeats one already stored."""
     connection = _connection(session)
     event_id = connection.execute(
-        _statements(connection.dialect.name).insert_event, _event_row(report, event, now)
+        _statements(dialect_of(connection)).insert_event, _event_row(report, event, now)
     ).scalar_one_or_none()
     return event_id is not None
 
@@ -262,7 +261,7 @@ def record_reports(session: Session, reports: list[RecordingReport], now: dt.dat
         return
     connection = session.connection()
     connection.execute(
-        _statements(connection.dialect.name).upsert_recording, [_row(r, now) for r in reports]
+        _statements(dialect_of(connection)).upsert_recording, [_row(r, now) for r in reports]
     )
     if any(archive_state_for(r.status) is ArchiveState.QUEUED for r in reports):
         notify_workers(session)
@@ -276,7 +275,7 @@ def record_report(session: Session | Connection, report: RecordingReport, now: d
     """
     connection = _connection(session)
     row = _row(report, now)
-    connection.execute(_statements(connection.dialect.name).upsert_recording, row)
+    connection.execute(_statements(dialect_of(connection)).upsert_recording, row)
     if row["archive_state"] is ArchiveState.QUEUED:
         # Delivered on commit; idle workers wake at once instead of at their next poll.
         notify_workers(connection)
@@ -292,7 +291,7 @@ def record_callback(
     """
     now = utcnow()
     connection = _connection(target)
-    at_once = _statements(connection.dialect.name).callback_at_once
+    at_once = _statements(dialect_of(connection)).callback_at_once
     if at_once is not None:
         params = _event_row(report, event, now)
         params.update({f"r_{name}": value for name, value in _row(report, now).items()})

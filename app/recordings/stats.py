@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from typing import cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db import upsert_insert
 from app.recordings.models import MetricTotal
 
 ATTEMPTS = "archive_attempts_total"
@@ -49,8 +49,7 @@ def add(session: Session, increments: Mapping[tuple[str, str], float]) -> None:
     if not increments:
         return
     table = cast(Table, MetricTotal.__table__)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table)
+    statement = upsert_insert(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=["name", "labels"], set_={"value": table.c.value + statement.excluded.value}
     )

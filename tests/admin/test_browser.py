@@ -22,7 +22,10 @@ from sqlalchemy.orm import Session
 from app.recordings.models import ArchiveAttempt, ArchiveState, Recording
 from tests.admin.helpers import PASSWORD, USERNAME
 from tests.helpers import ROOT
-from tests.procfile import Process, free_port, process_env, run_release, wait_until_serving
+from tests.procfile import (
+    process_env,
+    web_process,
+)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -121,10 +124,8 @@ def seeded(live_engine, s3, bucket) -> dict[str, Recording]:
 
 @pytest.fixture
 def web(live_engine, database_url, seaweed, bucket, tmp_path) -> Iterator[str]:
-    port = free_port()
     env = process_env(
         {
-            "PORT": str(port),
             "DATABASE_URL": database_url,
             "SECRET_KEY": "browser-test-secret",
             "ADMIN_USERNAME": USERNAME,
@@ -133,15 +134,9 @@ def web(live_engine, database_url, seaweed, bucket, tmp_path) -> Iterator[str]:
             "S3_ENDPOINT_URL": seaweed.endpoint_url,
         }
     )
-    assert run_release(env).returncode == 0
-    process = Process("web", env, tmp_path / "web.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, process)
-        yield base
-    finally:
-        process.stop()
-    assert PASSWORD not in process.log()
+    with web_process(env, tmp_path / "web.log", release=True) as served:
+        yield served.base_url
+    assert PASSWORD not in served.process.log()
 
 
 BROWSER_ARGS = [

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from app.archive.pipeline import Archiver
-from app.db import make_engine, make_session_factory
+from app.db import WORKER_POOL, make_engine, make_session_factory
 from app.recordings.models import ArchiveState
 from app.storage import make_store
 from tests.archive.helpers import queue_recording, recording
@@ -29,8 +29,8 @@ def test_a_worker_claims_and_archives_right_after_a_restart_without_a_try_or_a_w
     fake_twilio,
     caplog,
 ) -> None:
-    # The worker's own engine, as run_worker makes it; the suite's are emptied.
-    worker_engine = make_engine(database_url, pool_size=2, max_overflow=0)
+    # The worker's own engine, as `flask worker` makes it; the suite's are emptied.
+    worker_engine = make_engine(database_url, **WORKER_POOL)
     archiver = Archiver(
         archive_settings,
         make_session_factory(worker_engine),

@@ -41,7 +41,13 @@ from tests.helpers import (
     telnyx_params,
     uuid_n,
 )
-from tests.procfile import Process, free_port, process_env, run_release, wait_until_serving
+from tests.procfile import (
+    Process,
+    free_port,
+    process_env,
+    run_release,
+    web_process,
+)
 
 
 @pytest.fixture
@@ -123,10 +129,8 @@ def test_release_web_and_worker_archive_a_signed_callback(
     sid = recording_sid(1)
     body = Body(size=400_000, seed=11)
     fake_twilio.add_recording(sid, mono=body, dual=Body(size=800_000, seed=12))
-    port = free_port()
-    web = Process("web", {**worker_env, "PORT": str(port)}, tmp_path / "web.log")
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}", web)
+    with web_process(worker_env, tmp_path / "web.log") as web:
+        port = web.port
         workers.start()
         params = recording_params(
             "completed", sid=sid, RecordingUrl=fake_twilio.recording_url(sid), RecordingChannels="1"
@@ -137,8 +141,6 @@ def test_release_web_and_worker_archive_a_signed_callback(
         )
         assert response.status_code == 204
         wait_for(lambda: all_in_state(sessions, ArchiveState.DONE, 1), 60, "the archive")
-    finally:
-        web.stop()
     row = recording(sessions, sid)
     assert read_object(s3, bucket, row.key) == body.read_all()
     assert row.original_deleted_at is not None
@@ -288,11 +290,9 @@ def test_three_providers_side_by_side_in_one_deployment(
     fake_signalwire.add_recording(signalwire_sid, mono=bodies["signalwire"])
     fake_telnyx.add_recording(telnyx_sid, body=bodies["telnyx"])
 
-    port = free_port()
-    web = Process("web", {**env, "PORT": str(port)}, tmp_path / "web.log")
     workers.env = env
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}", web)
+    with web_process(env, tmp_path / "web.log") as web:
+        port = web.port
         workers.start()
         base = f"http://127.0.0.1:{port}/webhooks"
 
@@ -334,8 +334,6 @@ def test_three_providers_side_by_side_in_one_deployment(
         )
         assert [a.status_code for a in answers] == [204, 204, 204], [a.text for a in answers]
         wait_for(lambda: all_in_state(sessions, ArchiveState.DONE, 3), 60, "three archives")
-    finally:
-        web.stop()
     with sessions() as session:
         rows = {r.provider: r for r in session.execute(select(Recording)).scalars()}
     for provider, expected in bodies.items():
@@ -345,7 +343,7 @@ def test_three_providers_side_by_side_in_one_deployment(
     assert len(fake_telnyx.deletes(telnyx_sid)) == 1
     assert fake_telnyx.credential_leaks == []
     for secret in (SIGNALWIRE_TOKEN, SIGNALWIRE_SIGNING_KEY, TELNYX_API_KEY):
-        assert secret not in web.log()
+        assert secret not in web.process.log()
         assert secret not in workers.started[0].log()
 
 
@@ -392,81 +390,81 @@ def test_metrics_are_exact_across_two_web_workers_and_every_log_line_is_clean_js
     fake_twilio.add_recording(good, mono=body)
     fake_twilio.add_recording(refused, mono=body, fail_statuses=[403])
     telnyx_sid = uuid_n(63, "r")
-    port = free_port()
-    web = Process("web", {**env, "PORT": str(port)}, tmp_path / "web.log")
     workers.env = env
     signatures: list[str] = []
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}", web)
-        worker = workers.start()
-        url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+    with web_process(env, tmp_path / "web.log") as web:
+        port = web.port
+        try:
+            worker = workers.start()
+            url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
 
-        def send(params: dict[str, str], signature: str | None = None) -> requests.Response:
-            signature = signature or sign(url, params)
-            signatures.append(signature)
-            with requests.Session() as fresh:  # a new connection: either web worker
-                return fresh.post(
-                    url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10
+            def send(params: dict[str, str], signature: str | None = None) -> requests.Response:
+                signature = signature or sign(url, params)
+                signatures.append(signature)
+                with requests.Session() as fresh:  # a new connection: either web worker
+                    return fresh.post(
+                        url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10
+                    )
+
+            def completed(sid: str) -> dict[str, str]:
+                return recording_params(
+                    "completed",
+                    sid=sid,
+                    RecordingUrl=fake_twilio.recording_url(sid),
+                    RecordingChannels="1",
                 )
 
-        def completed(sid: str) -> dict[str, str]:
-            return recording_params(
-                "completed",
-                sid=sid,
-                RecordingUrl=fake_twilio.recording_url(sid),
-                RecordingChannels="1",
-            )
-
-        answers = [
-            send(recording_params("in-progress", sid=good)),
-            send(completed(good)),
-            send(completed(good)),  # a repeat
-            send(completed(refused)),
-            send(completed(good), "AAAAbadsignature="),
-            send(completed(refused), "BBBBbadsignature="),
-            send(completed(good) | {"RecordingDuration": "forty"}),
-        ]
-        assert [a.status_code for a in answers] == [204, 204, 204, 204, 403, 403, 400]
-        request_id = answers[1].headers["X-Request-Id"]
-        form = urlencode(
-            telnyx_params(
-                sid=telnyx_sid,
-                media_url=f"http://127.0.0.1:{closed}/b/k.mp3?X-Amz-Signature={secret_signature}",
-            )
-        ).encode()
-        telnyx_headers = signer.headers(form)
-        signatures.append(telnyx_headers["telnyx-signature-ed25519"])
-        assert (
-            requests.post(
-                f"http://127.0.0.1:{port}/webhooks/telnyx/recording-status",
-                data=form,
-                headers={**telnyx_headers, "Content-Type": "application/x-www-form-urlencoded"},
-                timeout=10,
-            ).status_code
-            == 204
-        )
-
-        def settled() -> bool:
-            with sessions() as session:
-                found = dict(
-                    session.execute(select(Recording.recording_sid, Recording.archive_state)).all()
+            answers = [
+                send(recording_params("in-progress", sid=good)),
+                send(completed(good)),
+                send(completed(good)),  # a repeat
+                send(completed(refused)),
+                send(completed(good), "AAAAbadsignature="),
+                send(completed(refused), "BBBBbadsignature="),
+                send(completed(good) | {"RecordingDuration": "forty"}),
+            ]
+            assert [a.status_code for a in answers] == [204, 204, 204, 204, 403, 403, 400]
+            request_id = answers[1].headers["X-Request-Id"]
+            form = urlencode(
+                telnyx_params(
+                    sid=telnyx_sid,
+                    media_url=f"http://127.0.0.1:{closed}/b/k.mp3?X-Amz-Signature={secret_signature}",
                 )
-            return (
-                found.get(good) is ArchiveState.DONE
-                and found.get(refused) is ArchiveState.FAILED
-                and (found.get(telnyx_sid) is ArchiveState.FAILED)
+            ).encode()
+            telnyx_headers = signer.headers(form)
+            signatures.append(telnyx_headers["telnyx-signature-ed25519"])
+            assert (
+                requests.post(
+                    f"http://127.0.0.1:{port}/webhooks/telnyx/recording-status",
+                    data=form,
+                    headers={**telnyx_headers, "Content-Type": "application/x-www-form-urlencoded"},
+                    timeout=10,
+                ).status_code
+                == 204
             )
 
-        wait_for(settled, 60, "the archives to settle")
-        metrics_url = f"http://127.0.0.1:{port}/metrics"
-        assert requests.get(metrics_url, timeout=10).status_code == 401
-        scraped = requests.get(
-            metrics_url, headers={"Authorization": "Bearer metrics-secret-token"}, timeout=10
-        )
-        assert scraped.status_code == 200
-    finally:
-        web.stop()
-        workers.stop_all()
+            def settled() -> bool:
+                with sessions() as session:
+                    found = dict(
+                        session.execute(
+                            select(Recording.recording_sid, Recording.archive_state)
+                        ).all()
+                    )
+                return (
+                    found.get(good) is ArchiveState.DONE
+                    and found.get(refused) is ArchiveState.FAILED
+                    and (found.get(telnyx_sid) is ArchiveState.FAILED)
+                )
+
+            wait_for(settled, 60, "the archives to settle")
+            metrics_url = f"http://127.0.0.1:{port}/metrics"
+            assert requests.get(metrics_url, timeout=10).status_code == 401
+            scraped = requests.get(
+                metrics_url, headers={"Authorization": "Bearer metrics-secret-token"}, timeout=10
+            )
+            assert scraped.status_code == 200
+        finally:
+            workers.stop_all()
 
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -495,7 +493,7 @@ def test_metrics_are_exact_across_two_web_workers_and_every_log_line_is_clean_js
     assert value("recording_archiver_download_seconds_bucket", le="+Inf") == 1
     assert value("recording_archiver_oldest_queued_age_seconds") == 0
 
-    output = web.log() + worker.log()
+    output = web.process.log() + worker.log()
     lines = [line for line in output.splitlines() if line.strip()]
     assert len(lines) > 20
     parsed = []

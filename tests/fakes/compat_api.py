@@ -44,19 +44,18 @@ import email.utils
 import functools
 import hashlib
 import hmac
-import http.server
 import json
 import random
 import re
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.server import Handler, Served, ThreadedHTTPServer
 
 API_VERSION = "2010-04-01"
 BLOCK_SIZE = 64 * 1024
@@ -288,54 +287,7 @@ def twilio_error(status: int, message: str | None = None, code: int | None = Non
 # --------------------------------------------------------------------------- the server
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (a worker killed mid-download) is no news here."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-    def __init__(self, fake: FakeCompatApi) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", fake.requested_port), _Handler)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FakeTwilio/1.0"
-    sys_version = ""
-    timeout = 120  # an idle keep-alive connection is dropped after this
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.fake._untrack(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _dispatch(self) -> None:
-        self.server.fake._handle(self)
-
-    do_GET = _dispatch
-    do_HEAD = _dispatch
-    do_DELETE = _dispatch
-    do_POST = _dispatch
-    do_PUT = _dispatch
-    do_PATCH = _dispatch
-    do_OPTIONS = _dispatch
-
-
-class FakeCompatApi:
+class FakeCompatApi(Served):
     """The recordings part of a Twilio-style REST API, served for real on 127.0.0.1.
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`. Why not
@@ -348,7 +300,6 @@ class FakeCompatApi:
     def __init__(
         self, account_sid: str, auth_token: str, path_prefix: str = "", port: int = 0
     ) -> None:
-        self.requested_port = port
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.path_prefix = path_prefix.rstrip("/")
@@ -365,65 +316,27 @@ class FakeCompatApi:
         self._lock = threading.Lock()
         self._recordings: dict[str, _Recording] = {}
         self._log: list[RecordedRequest] = []
-        self._connections: set[socket.socket] = set()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = ThreadedHTTPServer(self._handle, port=port, name="fake-twilio")
+        # Set while stopping: a response streaming or stalled ends.
+        self._stopping = self._http.stopping
 
     # -- lifecycle
 
     def start(self) -> FakeCompatApi:
-        if self._server is not None:
-            raise RuntimeError("already started")
-        self._stopping.clear()
-        self._server = _Server(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-twilio-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
         """Stop serving; returns quickly even while a response is stalled or streaming."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:  # wake handlers blocked reading or writing
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeCompatApi:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._http.stop()
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("not started")
-        return int(self._server.server_address[1])
+        return self._http.port
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._http.origin
 
     @property
     def base_url(self) -> str:
@@ -539,14 +452,6 @@ class FakeCompatApi:
 
     # -- internals (called from handler threads)
 
-    def _track(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.add(connection)
-
-    def _untrack(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.discard(connection)
-
     def _auth_ok(self, header: str | None) -> bool:
         if not header:
             return False
@@ -564,7 +469,7 @@ class FakeCompatApi:
             and hmac.compare_digest(password.encode(), self.auth_token.encode())
         )
 
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, handler: Handler) -> None:
         arrived = time.monotonic()
         split = urlsplit(handler.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
@@ -756,7 +661,7 @@ class FakeCompatApi:
             },
         )
 
-    def _send_simple(self, handler: _Handler, record: RecordedRequest, answer: _Answer) -> None:
+    def _send_simple(self, handler: Handler, record: RecordedRequest, answer: _Answer) -> None:
         body = b"" if answer.raw_body is None else answer.raw_body
         if answer.json_body is not None:
             body = json.dumps(answer.json_body).encode()
@@ -776,7 +681,7 @@ class FakeCompatApi:
         except OSError:
             handler.close_connection = True
 
-    def _send_media(self, handler: _Handler, record: RecordedRequest, answer: _Answer) -> None:
+    def _send_media(self, handler: Handler, record: RecordedRequest, answer: _Answer) -> None:
         assert answer.payload is not None and answer.content_type is not None
         size = payload_size(answer.payload)
         fault = answer.fault
@@ -834,14 +739,14 @@ def _skip(chunks: Iterator[bytes], count: int) -> Iterator[bytes]:
         count = 0
 
 
-def _close(handler: _Handler) -> None:
+def _close(handler: Handler) -> None:
     """Drop the connection now, without sending anything more."""
     handler.close_connection = True
     with contextlib.suppress(OSError):
         handler.connection.shutdown(socket.SHUT_RDWR)
 
 
-def _drain_request_body(handler: _Handler) -> None:
+def _drain_request_body(handler: Handler) -> None:
     if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
         handler.close_connection = True  # not worth parsing: just don't reuse the connection
         return

@@ -63,12 +63,13 @@ import urllib.error
 import urllib.request
 import weakref
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from tests.fakes.server import Served
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -131,7 +132,7 @@ def _client_config(**overrides: Any) -> Config:
     return Config(**values)
 
 
-class SeaweedS3:
+class SeaweedS3(Served):
     """``weed server -s3`` in ``workdir`` (data in ``workdir/data``, log in ``workdir/weed.log``)."""
 
     def __init__(self, workdir: Path) -> None:
@@ -345,18 +346,6 @@ class SeaweedS3:
             with contextlib.suppress(OSError):
                 if stat.S_ISSOCK(path.lstat().st_mode):
                     path.unlink()
-
-    def __enter__(self) -> SeaweedS3:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- S3
 

@@ -40,7 +40,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 from xml.sax.saxutils import escape
@@ -53,9 +52,9 @@ from tests.fakes.compat_api import (
     _Answer,
     _drain_request_body,
     _Fault,
-    _Handler,
     broken_page,
 )
+from tests.fakes.server import Handler, Served
 
 API_PREFIX = "/v2/texml"
 BUCKET = "telephony-recorder-prod"
@@ -187,17 +186,16 @@ class _Side(FakeCompatApi):
     """
 
     def __init__(self, owner: FakeTelnyx, role: str, port: int) -> None:
-        super().__init__(owner.account_sid, "")
-        self.requested_port = port
+        super().__init__(owner.account_sid, "", port=port)
         self.owner = owner
         self.role = role
         self._lock = owner._lock
 
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, handler: Handler) -> None:
         self.owner._handle(self, handler)
 
 
-class FakeTelnyx:
+class FakeTelnyx(Served):
     """Telnyx's TeXML recordings API and its media storage, served for real on 127.0.0.1.
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`. The links'
@@ -240,17 +238,6 @@ class FakeTelnyx:
         """Stop both servers; returns quickly even while a response is stalled or streaming."""
         self._storage.stop()
         self._api.stop()
-
-    def __enter__(self) -> FakeTelnyx:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def api_base_url(self) -> str:
@@ -443,7 +430,7 @@ class FakeTelnyx:
 
     # -- internals (called from handler threads)
 
-    def _handle(self, side: _Side, handler: _Handler) -> None:
+    def _handle(self, side: _Side, handler: Handler) -> None:
         arrived = time.monotonic()
         split = urlsplit(handler.path)
         pairs = parse_qsl(split.query, keep_blank_values=True)
@@ -638,7 +625,7 @@ class FakeTelnyx:
 
     # -- the storage
 
-    def _decide_storage(self, record: TelnyxRequest, handler: _Handler, path: str) -> _Answer:
+    def _decide_storage(self, record: TelnyxRequest, handler: Handler, path: str) -> _Answer:
         """What S3 answers a presigned GET, checked in S3's order."""
         if "Authorization" in handler.headers:
             return s3_error(
@@ -719,7 +706,7 @@ class FakeTelnyx:
                 fault=fault,
             )
 
-    def _send_fixed(self, handler: _Handler, record: TelnyxRequest, answer: _Answer) -> None:
+    def _send_fixed(self, handler: Handler, record: TelnyxRequest, answer: _Answer) -> None:
         """A small non-JSON error body (S3's XML), with its Content-Length."""
         assert isinstance(answer.payload, bytes) and answer.content_type is not None
         try:

@@ -12,7 +12,10 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from tests.helpers import ACCOUNT_SID, AUTH_TOKEN
-from tests.procfile import Process, free_port, process_env, run_release, wait_until_serving
+from tests.procfile import (
+    process_env,
+    web_process,
+)
 
 
 def test_the_document_describes_every_endpoint(client):
@@ -30,25 +33,17 @@ def test_the_document_describes_every_endpoint(client):
 
 @pytest.fixture(scope="module")
 def live_web(engine, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     env = process_env(
         {
-            "PORT": str(port),
             "DATABASE_URL": database_url,
             "SECRET_KEY": "openapi-test",
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         }
     )
-    assert run_release(env).returncode == 0
     log: Path = tmp_path_factory.mktemp("openapi") / "web.log"
-    process = Process("web", env, log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, process)
-        yield base
-    finally:
-        process.stop()
+    with web_process(env, log, release=True) as served:
+        yield served.base_url
 
 
 def test_the_live_app_keeps_the_promises_of_its_openapi_document(live_web):

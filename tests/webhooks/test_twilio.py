@@ -14,9 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.recordings.models import ArchiveState, Recording, RecordingEvent
 from tests.helpers import (
-    ACCOUNT_SID,
     AUTH_TOKEN,
-    OTHER_ACCOUNT_SID,
     WEBHOOK_PATH,
     recording_params,
     recording_sid,
@@ -35,20 +33,14 @@ def the_recording(connection: Connection) -> Recording:
         return session.execute(select(Recording)).scalar_one()
 
 
-def test_a_signed_completed_callback_is_stored_and_queued(client, connection):
+def test_a_signed_completed_callback_keeps_what_twilio_sent(client, connection):
+    # Stored and queued, as every provider's: see test_contract.
     params = recording_params("completed")
     response = signed_post(client, params, headers={"I-Twilio-Idempotency-Token": "tok-1"})
     assert response.status_code == 204
-    assert response.data == b""
 
     recording = the_recording(connection)
-    assert recording.provider == "twilio"
-    assert recording.account_sid == ACCOUNT_SID
-    assert recording.recording_sid == params["RecordingSid"]
-    assert recording.call_sid == params["CallSid"]
     assert recording.provider_status == "completed"
-    assert recording.archive_state is ArchiveState.QUEUED
-    assert recording.next_attempt_at is not None
     assert recording.channels == 2
     assert recording.duration_seconds == 42
     assert recording.started_at == dt.datetime(2026, 11, 16, 10, 15, 30, tzinfo=dt.UTC)
@@ -57,8 +49,6 @@ def test_a_signed_completed_callback_is_stored_and_queued(client, connection):
     assert recording.track == "both"
 
     event = connection.execute(select(RecordingEvent)).one()
-    assert event.params == params
-    assert event.method == "POST"
     assert event.recording_status == "completed"
     assert event.idempotency_token == "tok-1"
     assert event.request_id
@@ -141,12 +131,6 @@ def test_a_missing_or_wrong_signature_is_refused_and_nothing_is_stored(client, c
     assert count(connection, Recording) == 0
 
 
-def test_a_signature_made_with_another_token_is_refused(client, connection):
-    response = signed_post(client, recording_params(), token="someone-elses-token")
-    assert response.status_code == 403
-    assert count(connection, RecordingEvent) == 0
-
-
 def test_a_tampered_parameter_breaks_the_signature(client, connection):
     params = recording_params()
     headers = {"X-Twilio-Signature": sign(f"http://localhost{WEBHOOK_PATH}", params)}
@@ -156,30 +140,9 @@ def test_a_tampered_parameter_breaks_the_signature(client, connection):
     assert count(connection, RecordingEvent) == 0
 
 
-def test_a_foreign_account_is_refused_and_nothing_is_stored(client, connection):
-    response = signed_post(client, recording_params(AccountSid=OTHER_ACCOUNT_SID))
-    assert response.status_code == 403
-    assert "AccountSid" in response.get_json()["error"]
-    assert count(connection, RecordingEvent) == 0
-    assert count(connection, Recording) == 0
-
-
-class TestWithoutTwilioCredentials:
-    @pytest.fixture
-    def settings_overrides(self):
-        return {"twilio_account_sid": None, "twilio_auth_token": None}
-
-    def test_every_callback_is_refused(self, client, connection):
-        response = signed_post(client, recording_params())
-        assert response.status_code == 403
-        assert "TWILIO_AUTH_TOKEN" in response.get_json()["error"]
-        assert count(connection, RecordingEvent) == 0
-
-
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"RecordingSid": None}, "RecordingSid"),
         ({"RecordingSid": "RE123"}, "RecordingSid"),
         ({"RecordingSid": "CA" + "1" * 32}, "RecordingSid"),
         ({"AccountSid": None}, "AccountSid"),
@@ -204,26 +167,6 @@ def test_a_malformed_field_is_a_400_naming_it(client, connection, overrides, fie
     assert field in response.get_json()["error"]
     assert count(connection, RecordingEvent) == 0
     assert count(connection, Recording) == 0
-
-
-def test_a_body_over_64_kib_is_a_413(client, connection):
-    params = recording_params(Padding="x" * (64 * 1024))
-    response = signed_post(client, params)
-    assert response.status_code == 413
-    assert "limit" in response.get_json()["error"]
-    assert count(connection, RecordingEvent) == 0
-
-
-def test_a_repeated_callback_is_accepted_and_changes_nothing(client, connection):
-    params = recording_params("completed")
-    assert signed_post(client, params).status_code == 204
-    first = the_recording(connection)
-    for _ in range(3):
-        assert signed_post(client, params).status_code == 204
-    assert count(connection, RecordingEvent) == 1
-    again = the_recording(connection)
-    assert again.updated_at == first.updated_at
-    assert again.archive_state is ArchiveState.QUEUED
 
 
 def test_a_late_in_progress_never_moves_a_completed_recording_back(client, connection):
