@@ -1,7 +1,7 @@
-"""Voice providers: one module each, one registry here.
+"""Voice providers: one module of declarations each, one registry here.
 
-A provider module declares its settings section, its ID formats, how its
-callbacks are verified and parsed, and its REST client (``base.Provider``).
+A provider module declares its settings section, its ID formats, its signer
+and its REST client, put together as a ``base.Provider`` by ``declaration``.
 Adding a provider is one module plus its entry below; nothing outside this
 package names a provider.
 """

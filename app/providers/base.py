@@ -1,8 +1,8 @@
-"""What every provider module provides, in provider-neutral terms.
+"""What every provider provides, in provider-neutral terms.
 
 A provider module (``twilio``, ...) declares its settings section, its ID
 formats, how a callback proves it came from the provider, and a REST client
-behind ``ProviderApi``. Nothing here knows our tables: a provider reports
+behind ``ProviderApi`` (see ``app.providers.declaration``). Nothing here knows our tables: a provider reports
 facts about a recording (``RecordingReport``), the domain decides what they
 mean for the archive.
 """
@@ -127,11 +127,19 @@ class ProviderApi(Protocol):
 
 
 class Provider(Protocol):
-    """A voice provider: its settings, its callbacks, its API."""
+    """A voice provider: its settings, its callbacks, its API (made of declared
+    parts by ``app.providers.declaration``)."""
 
-    name: str
-    title: str  # as people write it: "Twilio"
-    idempotency_header: str | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def title(self) -> str:
+        """As people write it: "Twilio"."""
+        ...
+
+    @property
+    def idempotency_header(self) -> str | None: ...
 
     def read_settings(self, env: Env) -> Section:
         """This provider's section of the settings, parsed strictly."""

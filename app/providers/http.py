@@ -185,6 +185,13 @@ def entry_text(item: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
+def whole_number(value: Any) -> int | None:
+    """A listing's number, given as a number or a string; None when it is neither."""
+    text = str(value).strip() if value is not None else ""
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
+
+
 def listed_entries(
     page: Mapping[str, Any],
     provider: str,

@@ -25,8 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from app.config import ConfigError, Env, Settings
-from app.providers.compat import UUID, CompatCredentials, CompatProvider, IdFormats, uuid_from
+from app.config import ConfigError, Env
+from app.providers.callback_format import UUID, IdFormats, uuid_from
+from app.providers.declaration import CallbackKeys, SharedKeyProvider, Timeouts
+from app.providers.signing.hmac_sha1 import HmacSigner
+from app.providers.twilio_api import TwilioApi
 
 NAME = "signalwire"
 LAML_PATH = "/api/laml"
@@ -93,24 +96,34 @@ class SignalWireSettings:
         ]
 
 
-class SignalWire(CompatProvider):
-    name = NAME
-    title = "SignalWire"
-    ids = IDS
-    signature_headers = ("X-SignalWire-Signature", "X-Twilio-Signature")
-    requested_channels = False
-
-    def read_settings(self, env: Env) -> SignalWireSettings:
-        return SignalWireSettings.from_env(env)
-
-    def credentials(self, settings: Settings) -> CompatCredentials:
-        section = settings.section(NAME, SignalWireSettings)
-        return CompatCredentials(
-            account_sid=section.project_id or "",
-            api_token=section.api_token or "",
-            signing_key=section.signing_key or "",
-            api_base_url=f"{section.space_url or ''}{LAML_PATH}",
-        )
+def _api_base_url(section: SignalWireSettings) -> str:
+    return f"{section.space_url or ''}{LAML_PATH}"
 
 
-PROVIDER = SignalWire()
+def _keys(section: SignalWireSettings) -> CallbackKeys:
+    # Callbacks are signed with the signing key, not the API token.
+    return CallbackKeys(signing_key=section.signing_key or "", account_sid=section.project_id or "")
+
+
+def _client(section: SignalWireSettings, timeouts: Timeouts) -> TwilioApi:
+    return TwilioApi(
+        name=NAME,
+        api_base_url=_api_base_url(section),
+        account_sid=section.project_id or "",
+        auth_token=section.api_token or "",
+        timeouts=timeouts,
+        requested_channels=False,
+    )
+
+
+PROVIDER = SharedKeyProvider(
+    name=NAME,
+    title="SignalWire",
+    section_type=SignalWireSettings,
+    read=SignalWireSettings.from_env,
+    ids=IDS,
+    signer=HmacSigner(("X-SignalWire-Signature", "X-Twilio-Signature")),
+    keys=_keys,
+    client=_client,
+    api_base_url=_api_base_url,
+)

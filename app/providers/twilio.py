@@ -1,8 +1,8 @@
-"""Twilio: its settings, ID formats, callback signatures and API origins.
+"""Twilio: its settings, ID formats, callback signer and API origins, declared.
 
 Callback parameters and signatures: https://www.twilio.com/docs/usage/security
 (``X-Twilio-Signature``: HMAC-SHA1 of the URL and the sorted POST parameters,
-keyed with the auth token), checked by ``app.providers.signature``.
+keyed with the auth token), checked by ``app.providers.signing.hmac_sha1``.
 Recordings: https://www.twilio.com/docs/voice/api/recording (media at
 ``{RecordingUrl}.mp3|.wav``, ``RequestedChannels``, ``DELETE .../{Sid}.json``,
 the list at ``.../Recordings.json`` paged by ``next_page_uri``).
@@ -14,8 +14,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from app.config import Env, Settings
-from app.providers.compat import CompatCredentials, CompatProvider, IdFormats
+from app.config import Env
+from app.providers.callback_format import IdFormats
+from app.providers.declaration import CallbackKeys, SharedKeyProvider, Timeouts
+from app.providers.signing.hmac_sha1 import HmacSigner
+from app.providers.twilio_api import TwilioApi
 
 NAME = "twilio"
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -73,26 +76,32 @@ class TwilioSettings:
         ]
 
 
-class Twilio(CompatProvider):
-    name = NAME
-    title = "Twilio"
-    ids = IDS
-    signature_headers = (SIGNATURE_HEADER,)
-    idempotency_header: str | None = IDEMPOTENCY_HEADER
-    extra_origin = REGIONAL_API_HOST
-
-    def read_settings(self, env: Env) -> TwilioSettings:
-        return TwilioSettings.from_env(env)
-
-    def credentials(self, settings: Settings) -> CompatCredentials:
-        section = settings.section(NAME, TwilioSettings)
-        # The auth token both signs callbacks and authorises API requests.
-        return CompatCredentials(
-            account_sid=section.account_sid or "",
-            api_token=section.auth_token or "",
-            signing_key=section.auth_token or "",
-            api_base_url=section.api_base_url,
-        )
+def _keys(section: TwilioSettings) -> CallbackKeys:
+    # The auth token both signs callbacks and authorises API requests; an account
+    # not configured serves nobody.
+    return CallbackKeys(signing_key=section.auth_token or "", account_sid=section.account_sid or "")
 
 
-PROVIDER = Twilio()
+def _client(section: TwilioSettings, timeouts: Timeouts) -> TwilioApi:
+    return TwilioApi(
+        name=NAME,
+        api_base_url=section.api_base_url,
+        account_sid=section.account_sid or "",
+        auth_token=section.auth_token or "",
+        extra_origin=REGIONAL_API_HOST,
+        timeouts=timeouts,
+    )
+
+
+PROVIDER = SharedKeyProvider(
+    name=NAME,
+    title="Twilio",
+    section_type=TwilioSettings,
+    read=TwilioSettings.from_env,
+    ids=IDS,
+    signer=HmacSigner((SIGNATURE_HEADER,)),
+    keys=_keys,
+    client=_client,
+    api_base_url=lambda section: section.api_base_url,
+    idempotency_header=IDEMPOTENCY_HEADER,
+)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.archive.pipeline import Archiver
-from app.providers.telnyx import MediaOrigin
+from app.providers.telnyx_api import MediaOrigin
 from app.storage import make_store
 from tests.archive.helpers import drain, queue_callback, read_object, recording
 from tests.fakes.compat_api import Body, FakeCompatApi

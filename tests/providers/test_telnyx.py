@@ -6,7 +6,8 @@ import pytest
 
 from app import load_settings
 from app.config import ConfigError
-from app.providers.telnyx import MediaOrigin, TelnyxSettings, parse_media_hosts
+from app.providers.telnyx import TelnyxSettings
+from app.providers.telnyx_api import MediaOrigin, parse_media_hosts
 from tests.helpers import TelnyxSigner
 
 BASE = {"SECRET_KEY": "s"}

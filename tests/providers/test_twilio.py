@@ -10,12 +10,11 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
-from app.providers.compat import signature_is_valid as compat_signature_is_valid
-from app.providers.signature import compute, is_valid, url_variants
+from app.providers.signing.hmac_sha1 import compute, is_valid, url_variants
 
 
 def signature_is_valid(url, params, signature, token):  # type: ignore[no-untyped-def]
-    return compat_signature_is_valid(url, params, b"", signature, token)
+    return is_valid(url, params, b"", signature, token)
 
 
 # From Twilio's security documentation.

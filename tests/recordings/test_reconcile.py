@@ -13,7 +13,7 @@ from app import create_app
 from app.db import make_session_factory, transaction
 from app.providers import PROVIDERS
 from app.providers.errors import ProviderError
-from app.providers.telnyx import MediaOrigin
+from app.providers.telnyx_api import MediaOrigin
 from app.recordings.models import ArchiveState, Recording, ScheduledRun
 from app.recordings.reconcile import (
     ARCHIVED,

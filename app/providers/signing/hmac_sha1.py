@@ -29,8 +29,11 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from app.providers.base import IncomingCallback
 
 BODY_HASH_PARAMETER = "bodySHA256"
 
@@ -121,3 +124,24 @@ def is_valid(url: str, form: Mapping[str, Any], body: bytes, signature: str, key
         return any(_equal(compute(candidate, None, key), signature) for candidate in candidates)
     # Lazily: the second variant's HMAC is only computed if the first fails.
     return any(_equal(compute(candidate, form, key), signature) for candidate in candidates)
+
+
+@dataclass(frozen=True)
+class HmacSigner:
+    """Callbacks signed like Twilio's, in the first of ``headers`` that is present
+    (SignalWire also accepts Twilio's header name, as a legacy alias)."""
+
+    headers: tuple[str, ...]
+
+    def verify(self, callback: IncomingCallback, key: str) -> str | None:
+        header = next((h for h in self.headers if h.lower() in callback.headers), None)
+        if header is None:
+            return f"{self.headers[0]} header is missing"
+        signature = callback.headers[header.lower()]
+        if not is_valid(callback.url, callback.form, callback.body, signature, key):
+            return f"{header} does not match this request"
+        return None
+
+    def sign(self, url: str, params: Mapping[str, str], key: str) -> dict[str, str]:
+        """The headers the provider would send with ``params`` posted to ``url``."""
+        return {self.headers[0]: compute(url, params, key)}
