@@ -61,8 +61,9 @@ def enqueue(session: Session, kind: str, key: str, run_after: dt.datetime) -> bo
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["kind", "key"])
+        .returning(table.c.id)  # a row only when added (rowcount is not told everywhere)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return result.first() is not None
 
 
 def has_pending(session: Session, kind: str) -> bool:
