@@ -192,6 +192,22 @@ class ReconcileSchedule:
             raise
         return True
 
+    def close(self) -> None:
+        """The worker is stopping: a period still in hand is given back, due at once
+        (a stop between turns is a stop between pages)."""
+        run = self._run
+        if run is None:
+            return
+        if run.walk is not None:
+            run.walk.close()
+            run.walk.summary.stopped = True
+            self._provider_done(run, run.walk.summary)
+            run.walk = None
+        run.lines.extend(
+            f"{name}: not run: the worker was asked to stop" for name, _ in run.providers
+        )
+        self._let_go(dt.timedelta(0), "\n".join(run.lines))
+
     def _claim(self) -> bool:
         if time.monotonic() < self.next_look:
             return False
@@ -395,6 +411,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
             if not any(worked):
                 idle.wait(settings.worker_poll_seconds * random.uniform(0.5, 1.5))
     finally:
+        schedule.close()
         idle.close()
         engine.dispose()
         log.info("worker %s stopped", archiver.worker_id)
