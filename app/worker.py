@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
@@ -34,16 +35,19 @@ from app.db import (
     utcnow,
 )
 from app.providers import PROVIDERS
+from app.providers.base import ProviderApi
 from app.providers.errors import ProviderError
 from app.recordings.queue import WAKE_CHANNEL
 from app.recordings.reconcile import (
+    PERIOD_LEASE,
     QUEUED,
+    Reconciliation,
+    Summary,
     claim_scheduled_run,
-    give_back_scheduled_run,
-    reconcile,
-    record_run_end,
 )
 from app.storage import make_store
+from app.work import items as work
+from app.work.items import WorkClaim
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ MAX_IDLE_BACKOFF = 30.0
 # A scheduled reconciliation the provider's answer broke is due again this soon
 # (or at the next period, if sooner), not a whole period later.
 RETRY_FAILED_RUN = dt.timedelta(minutes=5)
+# How long a turn of reconciliation pages lasts before the worker archives again.
+RECONCILE_TURN_SECONDS = 5.0
 
 
 def bound_heap_growth() -> None:
@@ -123,14 +129,32 @@ class IdleWait:
             self._connection = None
 
 
+@dataclass
+class _PeriodRun:
+    """A claimed reconciliation period, part way through its providers."""
+
+    claim: WorkClaim
+    since: dt.datetime
+    providers: list[tuple[str, ProviderApi]]
+    walk: Reconciliation | None = None
+    lines: list[str] = field(default_factory=list)
+    retry_in: dt.timedelta | None = None  # None: got through so far
+
+
 class ReconcileSchedule:
     """Recent history reconciled every ``RECONCILE_EVERY_MINUTES`` by one worker of all.
 
-    Each worker looks now and then (every few seconds at most); whichever first
-    finds the period over claims the run in the database, with one conditional
-    UPDATE, so exactly one worker runs it per period, on any number of
-    machines, on PostgreSQL and SQLite alike. A run is safe to overlap with
-    callbacks and with another run anyway (see ``app.recordings.reconcile``).
+    Each period is a work item (``claim_scheduled_run``): each worker looks now
+    and then (every few seconds at most); whichever first finds the period due
+    claims it under a lease, so exactly one worker runs it per period, on any
+    number of machines, on PostgreSQL and SQLite alike. A run is safe to overlap
+    with callbacks and with another run anyway (see ``app.recordings.reconcile``).
+
+    A period is walked a turn at a time (``turn``): pages for a few seconds,
+    then the lease is renewed and the worker archives before the next turn, so
+    a long listing never holds up archiving. One item per period rather than per
+    provider: the promise is "every period, every provider", the summary is the
+    period's, and a period given back reruns every provider harmlessly.
     """
 
     def __init__(
@@ -138,100 +162,175 @@ class ReconcileSchedule:
         settings: Settings,
         sessions: sessionmaker[Session],
         stop: threading.Event | None = None,
+        owner: str | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.stop = stop or threading.Event()  # the worker's SIGTERM: ends a run between pages
+        self.owner = owner or worker_id()
         self.every = dt.timedelta(minutes=settings.reconcile_every_minutes)
         self.look_every = min(30.0, self.every.total_seconds() / 3)
         self.next_look = 0.0
+        self._run: _PeriodRun | None = None
 
     def run_if_due(self) -> None:
-        if time.monotonic() < self.next_look:
-            return
-        self.next_look = time.monotonic() + self.look_every
+        """Run a due period through to its end, in one go."""
+        self.turn(budget=None)
 
-        def claim() -> bool:
-            with transaction(self.sessions) as session:
-                return claim_scheduled_run(session, self.every, utcnow())
-
-        # The first statement after a quiet spell: the one to meet a connection
-        # that died in a restart (then once more, or this look is skipped).
-        if not run_retrying_once_on_disconnect(claim):
-            return
+    def turn(self, budget: float | None = RECONCILE_TURN_SECONDS) -> bool:
+        """Go on with the period in hand, or claim a due one, for about ``budget``
+        seconds (None: to its end); whether there was a period to work on."""
+        if self._run is None and not self._claim():
+            return False
+        deadline = None if budget is None else time.monotonic() + budget
         try:
-            lines, retry_in = self._run_all()
+            self._advance(deadline)
         except BaseException:
             # The database went away mid-run, say: the period was claimed, so
             # hand it back (if the database lets us) rather than lose it.
-            self._give_back(RETRY_FAILED_RUN)
+            self._let_go(RETRY_FAILED_RUN, "")
             raise
-        if retry_in is not None:
-            self._give_back(retry_in)
-        with transaction(self.sessions) as session:
-            record_run_end(session, "\n".join(lines) or "no provider configured")
+        return True
 
-    def _run_all(self) -> tuple[list[str], dt.timedelta | None]:
-        """Each configured provider's run: the summary's lines, and when the period
-        is due again if it did not get through (None: it did)."""
+    def close(self) -> None:
+        """The worker is stopping: a period still in hand is given back, due at once
+        (a stop between turns is a stop between pages)."""
+        run = self._run
+        if run is None:
+            return
+        if run.walk is not None:
+            run.walk.close()
+            run.walk.summary.stopped = True
+            self._provider_done(run, run.walk.summary)
+            run.walk = None
+        run.lines.extend(
+            f"{name}: not run: the worker was asked to stop" for name, _ in run.providers
+        )
+        self._let_go(dt.timedelta(0), "\n".join(run.lines))
+
+    def _claim(self) -> bool:
+        if time.monotonic() < self.next_look:
+            return False
+        self.next_look = time.monotonic() + self.look_every
+
+        def claim() -> WorkClaim | None:
+            with transaction(self.sessions) as session:
+                return claim_scheduled_run(session, self.every, utcnow(), self.owner)
+
+        # The first statement after a quiet spell: the one to meet a connection
+        # that died in a restart (then once more, or this look is skipped).
+        claimed = run_retrying_once_on_disconnect(claim)
+        if claimed is None:
+            return False
         since = utcnow() - dt.timedelta(hours=self.settings.reconcile_lookback_hours)
-        lines: list[str] = []
-        retry_in: dt.timedelta | None = None
-        for name, provider in PROVIDERS.items():
-            api = provider.api(self.settings)
-            if api is None:
-                continue
-            if self.stop.is_set():
-                lines.append(f"{name}: not run: the worker was asked to stop")
-                retry_in = dt.timedelta(0)
-                continue
+        providers = [
+            (name, api)
+            for name, provider in PROVIDERS.items()
+            if (api := provider.api(self.settings)) is not None
+        ]
+        self._run = _PeriodRun(claimed, since, providers)
+        return True
+
+    def _advance(self, deadline: float | None) -> None:
+        """Each configured provider's listing in turn, until the period is through
+        (then it ends) or the deadline passes (then the lease is renewed)."""
+        run = self._run
+        assert run is not None
+        while True:
+            if run.walk is None:
+                if not run.providers:
+                    self._end(run)
+                    return
+                name, api = run.providers.pop(0)
+                if self.stop.is_set():
+                    run.lines.append(f"{name}: not run: the worker was asked to stop")
+                    run.retry_in = dt.timedelta(0)
+                    continue
+                run.walk = Reconciliation(self.sessions, api, run.since, stop=self.stop)
+            walk = run.walk
             try:
-                summary = reconcile(self.sessions, api, since, stop=self.stop)
+                more = walk.step()
             except ProviderError as exc:
+                walk.close()
+                run.walk = None
+                retry = work.backoff(run.claim.tries, RETRY_FAILED_RUN, self.every)
                 log.warning(
                     "scheduled reconcile of %s failed: %s; trying the period again in %.0f s",
-                    name,
+                    walk.api.name,
                     exc.message,
-                    min(RETRY_FAILED_RUN, self.every).total_seconds(),
+                    retry.total_seconds(),
                 )
-                lines.append(f"{name}: failed: {exc.message}")
-                retry_in = RETRY_FAILED_RUN if retry_in is None else min(retry_in, RETRY_FAILED_RUN)
+                run.lines.append(f"{walk.api.name}: failed: {exc.message}")
+                run.retry_in = retry if run.retry_in is None else min(run.retry_in, retry)
                 continue
-            lines.extend(summary.lines())
-            if summary.stopped:
-                # Due again at once: another worker (or this one, restarted) goes on.
-                log.info("scheduled reconcile of %s stopped between pages", name)
-                retry_in = dt.timedelta(0)
+            if not more:
+                walk.close()
+                run.walk = None
+                self._provider_done(run, walk.summary)
                 continue
-            log.info(
-                "scheduled reconcile of %s: %d listed, %d queued",
-                name,
-                summary.listed,
-                summary.outcomes[QUEUED],
-            )
-        return lines, retry_in
+            if deadline is not None and time.monotonic() >= deadline:
+                self._renew(run)
+                return
 
-    def _give_back(self, after: dt.timedelta) -> None:
+    def _provider_done(self, run: _PeriodRun, summary: Summary) -> None:
+        run.lines.extend(summary.lines())
+        if summary.stopped:
+            # Due again at once: another worker (or this one, restarted) goes on.
+            log.info("scheduled reconcile of %s stopped between pages", summary.provider)
+            run.retry_in = dt.timedelta(0)
+            return
+        log.info(
+            "scheduled reconcile of %s: %d listed, %d queued",
+            summary.provider,
+            summary.listed,
+            summary.outcomes[QUEUED],
+        )
+
+    def _renew(self, run: _PeriodRun) -> None:
+        with transaction(self.sessions) as session:
+            held = work.renew(session, run.claim, PERIOD_LEASE)
+        if not held:
+            log.warning("lost the lease on reconciliation period %s; leaving it", run.claim.key)
+            self._drop()
+
+    def _end(self, run: _PeriodRun) -> None:
+        text = "\n".join(run.lines) or "no provider configured"
+        if run.retry_in is None:
+            with transaction(self.sessions) as session:
+                work.finish(session, run.claim, result=text)
+            self._drop()
+        else:
+            self._let_go(run.retry_in, text)
+
+    def _let_go(self, after: dt.timedelta, text: str) -> None:
+        """Hand the period back: due again ``after`` from now (never more than a
+        period): given back when it was a stop, failed (a try counted) otherwise."""
+        run = self._run
+        if run is None:
+            return
+        self._drop()
+        again = utcnow() + min(after, self.every)
         try:
             with transaction(self.sessions) as session:
-                give_back_scheduled_run(session, utcnow(), min(after, self.every))
+                if after:
+                    work.fail(session, run.claim, text or "interrupted", again, result=text or None)
+                else:
+                    work.give_back(session, run.claim, again, result=text or None)
         except OperationalError as exc:
             log.warning(
-                "could not give the reconciliation period back (%s): it runs next period",
+                "could not give the reconciliation period back (%s): "
+                "it is taken up again when its lease runs out",
                 type(exc).__name__,
             )
+
+    def _drop(self) -> None:
+        if self._run is not None and self._run.walk is not None:
+            self._run.walk.close()
+        self._run = None
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _scheduled(schedule: ReconcileSchedule) -> Callable[[], bool]:
-    def run() -> bool:
-        schedule.run_if_due()
-        return True
-
-    return run
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -294,16 +393,20 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None 
         ", ".join(archiver.providers) or "none configured",
         settings.archive_summary(),
     )
-    run_once = riding_out_database_outages(archiver.run_once, settings, stop)
-    reconcile_if_due = riding_out_database_outages(
-        _scheduled(ReconcileSchedule(settings, archiver.sessions, stop)), settings, stop
-    )
+    # The kinds of work, each a bounded turn in the loop: one recording, or a few
+    # seconds of a reconciliation period. Neither holds up the other for long.
+    schedule = ReconcileSchedule(settings, archiver.sessions, stop, archiver.worker_id)
+    turns = [
+        riding_out_database_outages(archiver.run_once, settings, stop),
+        riding_out_database_outages(schedule.turn, settings, stop),
+    ]
     try:
         while not stop.is_set():
-            reconcile_if_due()
-            if not run_once():
+            worked = [turn() for turn in turns]
+            if not any(worked):
                 idle.wait(settings.worker_poll_seconds * random.uniform(0.5, 1.5))
     finally:
+        schedule.close()
         idle.close()
         engine.dispose()
         log.info("worker %s stopped", archiver.worker_id)

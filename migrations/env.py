@@ -16,6 +16,7 @@ from app.admin import models as admin_models  # noqa: F401  (registers the table
 from app.config import database_url_from_env
 from app.db import MIGRATION_LOCK_ID, Base, is_postgresql, make_engine
 from app.recordings import models  # noqa: F401  (registers the tables on the metadata)
+from app.work import models as work_models  # noqa: F401  (registers the tables)
 
 config = context.config
 if not logging.getLogger().handlers:

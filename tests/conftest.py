@@ -101,7 +101,7 @@ def live_engine(engine: Engine) -> Iterator[Engine]:
             "recording_events",
             "recordings",
             "admin_login_failures",
-            "scheduled_runs",
+            "work_items",
             "metric_totals",
         ):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608

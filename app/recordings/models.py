@@ -213,19 +213,6 @@ class ArchiveAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
-class ScheduledRun(Base):
-    """A job that runs every so often in one worker (of all of them): when it runs
-    next, and how its last run went."""
-
-    __tablename__ = "scheduled_runs"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    next_run_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    last_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    last_finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    last_summary: Mapped[str | None] = mapped_column(Text)
-
-
 class MetricTotal(Base):
     """A running total the workers add to (attempts by outcome, bytes archived,
     histogram buckets), so /metrics on any web process reports every worker on

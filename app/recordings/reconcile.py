@@ -26,21 +26,29 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import transaction, upsert_insert, utcnow
+from app.db import transaction, utcnow
 from app.providers.base import ProviderApi, RecordingReport, RecordingStatus
 from app.providers.errors import ProviderError
-from app.recordings.models import ArchiveState, Recording, ScheduledRun
+from app.recordings.models import ArchiveState, Recording
 from app.recordings.reports import record_reports
+from app.work import items
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1000  # the most Twilio and SignalWire give per page
 STILL_MAKING = {"in-progress", "processing", "paused", "stopped", "queued", "resumed"}
 NO_MEDIA = {RecordingStatus.ABSENT, RecordingStatus.FAILED}
-RECONCILE_JOB = "reconcile"
+# The scheduled reconciliation's periods are work items of this kind, keyed by
+# the period's start (see ``claim_scheduled_run``).
+RECONCILE_KIND = "reconcile"
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# A claimed period's lease: the worker renews it after each turn of pages, and
+# between turns it archives a recording, so it must outlast one archive step.
+PERIOD_LEASE = dt.timedelta(minutes=15)
+KEEP_FINISHED_PERIODS = dt.timedelta(days=7)  # for people looking at the table
 
 # What became of each listed recording.
 QUEUED = "queued"
@@ -200,6 +208,57 @@ def _prefetched(
         ended.set()
 
 
+class Reconciliation:
+    """One provider's listing, walked and recorded a page at a time.
+
+    ``step`` records the next page and returns, so a worker can reconcile a few
+    pages, archive a recording, and come back (``reconcile`` walks it all in one
+    go). Always ``close`` it: the fetcher then stops waiting for a reader.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        api: ProviderApi,
+        since: dt.datetime,
+        until: dt.datetime | None = None,
+        *,
+        dry_run: bool = False,
+        page_size: int = PAGE_SIZE,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.api = api
+        self.dry_run = dry_run
+        self.stop = stop
+        self.summary = Summary(api.name, dry_run)
+        self._started = time.perf_counter()
+        self._pages = _prefetched(api.list_recordings(since, until, page_size), stop)
+
+    def step(self) -> bool:
+        """Record the next page; False once the listing is through or ``stop`` is
+        set (then ``summary.stopped``). Raises ProviderError when the listing fails."""
+        summary = self.summary
+        if not (self.stop is not None and self.stop.is_set()):
+            waited = time.perf_counter()
+            page = next(self._pages, None)
+            summary.waiting_seconds += time.perf_counter() - waited
+            if page is not None:
+                with transaction(self.sessions) as session:
+                    outcomes = reconcile_page(session, self.api.name, page, dry_run=self.dry_run)
+                summary.pages += 1
+                summary.listed += len(page)
+                summary.add(outcomes)
+                summary.seconds = time.perf_counter() - self._started
+                return True
+        summary.stopped = self.stop is not None and self.stop.is_set()
+        summary.seconds = time.perf_counter() - self._started
+        return False
+
+    def close(self) -> None:
+        self._pages.close()
+
+
 def reconcile(
     sessions: sessionmaker[Session],
     api: ProviderApi,
@@ -217,81 +276,51 @@ def reconcile(
     Once ``stop`` is set (the worker asked to shut down), the run ends between
     pages; ``Summary.stopped`` then says it did not get through the listing.
     """
-    summary = Summary(api.name, dry_run)
-    started = time.perf_counter()
-    pages = _prefetched(api.list_recordings(since, until, page_size), stop)
-    waited = started
+    walk = Reconciliation(
+        sessions, api, since, until, dry_run=dry_run, page_size=page_size, stop=stop
+    )
     try:
-        for page in pages:
-            summary.waiting_seconds += time.perf_counter() - waited
-            with transaction(sessions) as session:
-                outcomes = reconcile_page(session, api.name, page, dry_run=dry_run)
-            summary.pages += 1
-            summary.listed += len(page)
-            summary.add(outcomes)
-            summary.seconds = time.perf_counter() - started
+        while walk.step():
             if on_page is not None:
-                on_page(summary)
-            if stop is not None and stop.is_set():
-                break
-            waited = time.perf_counter()
+                on_page(walk.summary)
     finally:
         # Whatever ended the run (the end, a stop, an error writing a page): the
         # fetcher must not wait for a reader that is gone.
-        pages.close()
-    summary.stopped = stop is not None and stop.is_set()
-    summary.seconds = time.perf_counter() - started
-    return summary
+        walk.close()
+    return walk.summary
+
+
+def period_start(now: dt.datetime, every: dt.timedelta) -> dt.datetime:
+    """The start of the period ``now`` falls in: periods of ``every`` laid end to
+    end from the epoch, so every worker on every machine names the same one."""
+    return now - (now - EPOCH) % every
 
 
 def claim_scheduled_run(
-    session: Session, every: dt.timedelta, now: dt.datetime, job: str = RECONCILE_JOB
-) -> bool:
-    """Whether this process runs ``job`` now: exactly one caller wins each period,
-    across every worker on every machine (one conditional UPDATE decides)."""
-    table: Table = ScheduledRun.__table__  # type: ignore[assignment]
-    session.execute(
-        upsert_insert(session, table)
-        .values(name=job, next_run_at=now)
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    claimed = session.execute(
-        update(ScheduledRun)
-        .where(ScheduledRun.name == job, ScheduledRun.next_run_at <= now)
-        .values(next_run_at=now + every, last_started_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(claimed.rowcount)  # type: ignore[attr-defined]
+    session: Session,
+    every: dt.timedelta,
+    now: dt.datetime,
+    owner: str = "",
+    lease: dt.timedelta = PERIOD_LEASE,
+) -> items.WorkClaim | None:
+    """The reconciliation period this caller runs now, or None: exactly one caller
+    wins each period, across every worker on every machine.
 
-
-def give_back_scheduled_run(
-    session: Session, now: dt.datetime, after: dt.timedelta, job: str = RECONCILE_JOB
-) -> None:
-    """A claimed run that did not get through (a provider's bad answer, a stop) is
-    due again ``after`` from ``now`` instead of a whole period later; never later
-    than already due, so a claim made since by another worker is left alone."""
-    again = now + after
-    session.execute(
-        update(ScheduledRun)
-        .where(ScheduledRun.name == job, ScheduledRun.next_run_at > again)
-        .values(next_run_at=again)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def record_run_end(session: Session, summary_text: str, job: str = RECONCILE_JOB) -> None:
-    session.execute(
-        update(ScheduledRun)
-        .where(ScheduledRun.name == job)
-        .values(last_finished_at=utcnow(), last_summary=summary_text)
-        .execution_options(synchronize_session=False)
-    )
+    The current period's item is added only once none is pending, so a period
+    that keeps failing is retried (it reconciles the look-back window up to the
+    time it runs) rather than piling up behind new ones.
+    """
+    if not items.has_pending(session, RECONCILE_KIND):
+        start = period_start(now, every)
+        if items.enqueue(session, RECONCILE_KIND, start.isoformat(), start):
+            items.prune(session, RECONCILE_KIND, now - KEEP_FINISHED_PERIODS)
+    return items.claim(session, RECONCILE_KIND, owner, lease, now)
 
 
 __all__ = [
     "ProviderError",
+    "Reconciliation",
     "Summary",
     "claim_scheduled_run",
-    "give_back_scheduled_run",
     "reconcile",
 ]

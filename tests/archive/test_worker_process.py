@@ -21,7 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from app.recordings.models import ArchiveState, Recording, ScheduledRun
+from app.recordings.models import ArchiveState, Recording
+from app.work.models import WorkItem
 from tests.archive.helpers import queue_recording, read_object, recording, wait_for
 from tests.fakes.compat_api import Body
 from tests.helpers import (
@@ -555,9 +556,9 @@ def test_sigterm_during_a_long_reconciliation_stops_the_worker_between_pages(
     assert lists() < 10
     assert "scheduled reconcile of twilio stopped between pages" in worker.log()
     with sessions() as session:
-        run = session.execute(select(ScheduledRun)).scalar_one()
-    assert run.next_run_at <= run.last_started_at + dt.timedelta(seconds=5)
-    assert "stopped early" in (run.last_summary or "")
+        run = session.execute(select(WorkItem)).scalar_one()
+    assert run.run_after <= run.started_at + dt.timedelta(seconds=5)
+    assert "stopped early" in (run.result or "")
     # The page the worker left behind is still being made: let it finish before the
     # fake stops (it would find no port to write its links with).
     wait_for(

@@ -14,7 +14,7 @@ from app.db import make_session_factory, transaction
 from app.providers import PROVIDERS
 from app.providers.errors import ProviderError
 from app.providers.telnyx_api import MediaOrigin
-from app.recordings.models import ArchiveState, Recording, ScheduledRun
+from app.recordings.models import ArchiveState, Recording
 from app.recordings.reconcile import (
     ARCHIVED,
     KNOWN,
@@ -25,6 +25,7 @@ from app.recordings.reconcile import (
     claim_scheduled_run,
     reconcile,
 )
+from app.work.models import WorkItem
 from app.worker import RETRY_FAILED_RUN, ReconcileSchedule
 from tests.archive.helpers import queue_recording, wait_for
 from tests.fakes.compat_api import Body
@@ -203,10 +204,10 @@ def test_a_scheduled_run_is_claimed_by_exactly_one_caller_per_period(sessions):
     results = []
     for _ in range(3):
         with transaction(sessions) as session:
-            results.append(claim_scheduled_run(session, every, now))
+            results.append(claim_scheduled_run(session, every, now) is not None)
     assert results == [True, False, False]
     with transaction(sessions) as session:
-        assert claim_scheduled_run(session, every, now + every)
+        assert claim_scheduled_run(session, every, now + every) is not None
 
 
 def test_a_page_with_values_our_columns_cannot_take_is_skipped_not_fatal(
@@ -353,16 +354,16 @@ def test_a_scheduled_run_a_broken_page_failed_is_given_back_and_tried_again_soon
     )
     ReconcileSchedule(settings, sessions).run_if_due()  # raises nothing
     with sessions() as session:
-        run = session.execute(select(ScheduledRun)).scalar_one()
+        run = session.execute(select(WorkItem)).scalar_one()
     assert "twilio: failed: listing recordings: the provider's answer is not valid JSON" in (
-        run.last_summary
+        run.result
     )
-    assert run.last_started_at is not None
-    again_in = run.next_run_at - run.last_started_at
+    assert run.started_at is not None
+    again_in = run.run_after - run.started_at
     assert again_in <= RETRY_FAILED_RUN + dt.timedelta(seconds=5), again_in
     assert states(sessions) == {}
 
     with transaction(sessions) as session:  # that time has come
-        session.execute(ScheduledRun.__table__.update().values(next_run_at=run.last_started_at))
+        session.execute(WorkItem.__table__.update().values(run_after=run.started_at))
     ReconcileSchedule(settings, sessions).run_if_due()
     assert states(sessions) == {recording_sid(980): ArchiveState.QUEUED}
