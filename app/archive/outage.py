@@ -3,6 +3,8 @@
 ``OutageBreaker`` is the worker's circuit breaker: once a try found the store or
 the database away, the worker claims nothing more, probing with backoff until it
 answers, says so once each way, and counts the outage for /metrics.
+``riding_out_database_outages`` covers the worker's loop itself: a claim that
+meets the database away is tried again, with backoff, for as long as it is away.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.archive.errors import STORE
-from app.archive.retry import interruptible_sleep
+from app.archive.retry import interruptible_sleep, log_wait
+from app.config import Settings
 from app.db import run_retrying_once_on_disconnect
 from app.storage import ArchiveStore, StorageError
 
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # The longest wait between two looks at a store or database that is away.
 MAX_OUTAGE_WAIT = 15.0
+# The longest wait between two tries of a worker's loop while the database is away.
+MAX_IDLE_BACKOFF = 30.0
 # What a probe raises when its dependency does not answer.
 AWAY = (StorageError, OperationalError)
 
@@ -111,3 +116,23 @@ class OutageBreaker:
         if not self.stop.is_set():
             log.warning("the %s answers again after %.1fs; claiming again", dependency, away)
         return away
+
+
+def riding_out_database_outages(
+    run_once: Callable[[], bool], settings: Settings, stop: threading.Event
+) -> Callable[[], bool]:
+    """``run_once``, waiting out a database outage for as long as it lasts: the
+    worker is useless without the database and has nothing else to do. Returns
+    True (as if work was done) when stopping, so the loop ends at once."""
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(OperationalError),
+        wait=tenacity.wait_exponential(
+            multiplier=settings.worker_poll_seconds,
+            min=settings.worker_poll_seconds,
+            max=MAX_IDLE_BACKOFF,
+        ),
+        stop=lambda _state: stop.is_set(),
+        sleep=interruptible_sleep(stop),
+        before_sleep=log_wait("database unavailable"),
+        retry_error_callback=lambda _state: True,
+    ).wraps(run_once)
