@@ -27,7 +27,8 @@ from app.recordings import queue
 
 @dataclass
 class Attempt:
-    """The state of the current try, kept off the ``Archiver`` so no try sees another's."""
+    """The state of the current try, kept off the ``Archiver`` so no try sees another's
+    (its row in the database is ``app.recordings.models.ArchiveAttempt``)."""
 
     claim: queue.Claim  # updated with the key, size and digest once the copy is confirmed
     media: MediaStream | None = None  # this try's download, once opened

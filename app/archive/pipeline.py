@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import BinaryIO, TypeVar, cast
+from typing import BinaryIO, TypeVar, assert_never, cast
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -188,6 +188,8 @@ class Archiver:
                 log.error("%s failed after %d attempt(s): %s", sid, claim.attempts, message)
                 end = attempt.end()
                 self._write(lambda s: queue.mark_failed(s, rid, wid, message, end))
+            case _:  # a new kind of outcome needs its case here: mypy says so
+                assert_never(outcome)
 
     def _next_try_at(self, claim: queue.Claim, retry: RetryLater) -> dt.datetime:
         delay = backoff_seconds(self.settings, claim.attempts, retry.retry_after)
