@@ -120,9 +120,9 @@ class Archiver:
         try:
             self._take_steps(attempt)
             self._settle(attempt, Archived())  # the done mark may fail like any step
-        # Every failure ends the try somehow, the unforeseen too (a bug: logged with
-        # its traceback and retried); what each means is ``classify``'s to say.
         except Exception as exc:  # noqa: BLE001
+            # Every failure ends the try somehow, the unforeseen too (a bug: logged
+            # with its traceback and retried); what each means is ``classify``'s to say.
             self._settle(attempt, self._classify(attempt, exc), exc)
 
     def _take_steps(self, attempt: Attempt) -> None:
