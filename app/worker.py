@@ -13,19 +13,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
 import psycopg
-import tenacity
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.archive.outage import riding_out_database_outages
 from app.archive.pipeline import Archiver
-from app.archive.retry import interruptible_sleep, log_wait
 from app.config import Settings
 from app.db import (
     is_postgresql,
@@ -51,7 +49,6 @@ from app.work.items import WorkClaim
 
 log = logging.getLogger(__name__)
 
-MAX_IDLE_BACKOFF = 30.0
 # A scheduled reconciliation the provider's answer broke is due again this soon
 # (or at the next period, if sooner), not a whole period later.
 RETRY_FAILED_RUN = dt.timedelta(minutes=5)
@@ -347,26 +344,6 @@ def stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-
-
-def riding_out_database_outages(
-    run_once: Callable[[], bool], settings: Settings, stop: threading.Event
-) -> Callable[[], bool]:
-    """``run_once``, waiting out a database outage for as long as it lasts: the
-    worker is useless without the database and has nothing else to do. Returns
-    True (as if work was done) when stopping, so the loop ends at once."""
-    return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(OperationalError),
-        wait=tenacity.wait_exponential(
-            multiplier=settings.worker_poll_seconds,
-            min=settings.worker_poll_seconds,
-            max=MAX_IDLE_BACKOFF,
-        ),
-        stop=lambda _state: stop.is_set(),
-        sleep=interruptible_sleep(stop),
-        before_sleep=log_wait("database unavailable"),
-        retry_error_callback=lambda _state: True,
-    ).wraps(run_once)
 
 
 def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None = None) -> None:

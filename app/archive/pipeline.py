@@ -14,26 +14,35 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import BinaryIO, TypeVar, cast
+from typing import BinaryIO, TypeVar, assert_never, cast
 
-from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.archive.attempt import (
+    Archived,
+    Attempt,
+    DependencyDown,
+    Facts,
+    GiveUp,
+    LeaseGone,
+    Outcome,
+    RetryLater,
+    Stopping,
+    classify,
+    dependency_to_probe,
+)
 from app.archive.errors import (
     DATABASE,
     STORE,
-    ArchiveError,
     LeaseLost,
     PermanentError,
     RetryableError,
-    WorkerStopping,
-    as_archive_error,
-    dependency_down,
     statement_failure,
 )
 from app.archive.hashing import HashingReader
 from app.archive.naming import CONTENT_TYPES, build_key, object_metadata
+from app.archive.outage import OutageBreaker
 from app.archive.retry import backoff_seconds, riding_out_database_restarts
 from app.config import Settings
 from app.db import run_retrying_once_on_disconnect, transaction, utcnow
@@ -41,14 +50,11 @@ from app.providers import api_clients
 from app.providers.base import MediaRef, MediaStream, ProviderApi
 from app.recordings import queue, stats
 from app.recordings.models import AttemptOutcome
-from app.storage import ArchiveStore, StorageError
+from app.storage import ArchiveStore
 from app.telemetry import recording_context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# The longest wait between two looks at a store or database that is away.
-MAX_OUTAGE_WAIT = 15.0
 
 
 class Archiver:
@@ -69,7 +75,7 @@ class Archiver:
         self.worker_id = worker_id
         self.stop = stop or threading.Event()
         self.providers = api_clients(settings) if providers is None else providers
-        self._media: MediaStream | None = None  # the current claim's download
+        self.breaker = OutageBreaker(store, sessions, self.stop, self._count_outage)
 
     # -- transactions, one per step -------------------------------------------------
 
@@ -105,96 +111,117 @@ class Archiver:
             self.archive_recording(claim)
         return True
 
-    def _end(self, claim: queue.Claim) -> queue.AttemptEnd:
-        media = self._media
-        return queue.AttemptEnd(
-            claim.attempt_id,
-            bytes_moved=media.received if media is not None else None,
-            archived_bytes=self._archived_bytes,
-            download_seconds=self._download_seconds,
-            upload_seconds=self._upload_seconds,
-        )
-
     def archive_recording(self, claim: queue.Claim) -> None:
         """Take a claimed recording as far as it can go, and record where it got to."""
-        rid, wid = claim.id, self.worker_id
-        self._media = None
-        self._archived_bytes: int | None = None
-        self._download_seconds: float | None = None
-        self._upload_seconds: float | None = None
+        attempt = Attempt(claim)
         log.info(
             "archiving %s %s (attempt %d)", claim.provider, claim.recording_sid, claim.attempts
         )
         try:
-            if claim.attempts > self.settings.archive_max_attempts:
-                # Claimed back after a worker died mid-way on the last try.
-                raise PermanentError(
-                    f"gave up after {claim.attempts - 1} tries (the last worker did not finish)"
-                )
-            resumed = claim.archived_at is not None
-            if not resumed:
-                claim = self._copy_to_store(claim)
-            if self.settings.delete_original and claim.original_deleted_at is None:
-                self._delete_original(claim, recheck=resumed)
-            self._held(lambda s: queue.mark_done(s, rid, wid, self._end(claim)))
-            log.info("archived %s %s", claim.provider, claim.recording_sid)
-        except LeaseLost:
-            log.warning("lost the lease on %s; leaving it to its new holder", claim.recording_sid)
-            end = self._end(claim)
-            self._write(
-                lambda s: queue.close_attempt(
-                    s, end, AttemptOutcome.LEASE_LOST, "another worker took the recording over"
-                )
+            self._take_steps(attempt)
+            self._settle(attempt, Archived())  # the done mark may fail like any step
+        except Exception as exc:  # noqa: BLE001
+            # Every failure ends the try somehow, the unforeseen too (a bug: logged
+            # with its traceback and retried); what each means is ``classify``'s to say.
+            self._settle(attempt, self._classify(attempt, exc), exc)
+
+    def _take_steps(self, attempt: Attempt) -> None:
+        if attempt.claim.attempts > self.settings.archive_max_attempts:
+            # Claimed back after a worker died mid-way on the last try.
+            raise PermanentError(
+                f"gave up after {attempt.claim.attempts - 1} tries (the last worker did not finish)"
             )
-        except WorkerStopping:
-            log.info("stopping: giving %s back to the queue", claim.recording_sid)
-            self._write(lambda s: queue.release(s, rid, wid, self._end(claim)))
-        except Exception as exc:
-            down = dependency_down(exc)
-            if down == STORE and self._answers(STORE):
-                # The store answers: the failure was this request's own (an
-                # option it refuses, a 5xx for this object), a real try.
-                down = None
-            refused = self.database_refused(exc) if down == DATABASE else None
-            if refused is not None:
-                down = None
-            if down is not None:
-                self._give_back_while_down(claim, down, exc)
-                return
-            error = refused or as_archive_error(exc)
-            if self.stop.is_set() and (error is None or error.retryable):
-                # Interrupted by the shutdown (a read cut short, say): not a real try.
-                log.info("stopping: giving %s back to the queue (%s)", claim.recording_sid, exc)
-                self._write(lambda s: queue.release(s, rid, wid, self._end(claim)))
-                return
-            if error is None:
-                # Unexpected (a bug): retry, but say what it was.
-                log.exception("unexpected error archiving %s", claim.recording_sid)
-                error = RetryableError(f"{type(exc).__name__}: {exc}")
-            self._record_failure(claim, error)
+        resumed = attempt.resumed
+        if not resumed:
+            self._copy_to_store(attempt)
+        if self.settings.delete_original and attempt.claim.original_deleted_at is None:
+            self._delete_original(attempt.claim, recheck=resumed)
 
-    # -- our own outages: never a recording's try -----------------------------------
+    # -- what a try came to, and the one place it is applied ------------------------
 
-    def _give_back_while_down(self, claim: queue.Claim, down: str, exc: BaseException) -> None:
+    def _classify(self, attempt: Attempt, failure: BaseException) -> Outcome:
+        """``classify``, with the probes it needs asked first."""
+        probed = dependency_to_probe(failure)
+        answers = self.breaker.answers(probed) if probed is not None else None
+        facts = Facts(
+            attempts=attempt.claim.attempts,
+            max_attempts=self.settings.archive_max_attempts,
+            stopping=self.stop.is_set(),
+            store_answers=answers if probed == STORE else None,
+            database_answers=answers if probed == DATABASE else None,
+        )
+        return classify(failure, facts)
+
+    def _settle(
+        self, attempt: Attempt, outcome: Outcome, failure: BaseException | None = None
+    ) -> None:
+        """Record ``outcome`` through the queue: the try closed, the lease let go."""
+        claim, wid = attempt.claim, self.worker_id
+        rid, sid = claim.id, claim.recording_sid
+        if isinstance(outcome, RetryLater | GiveUp) and outcome.unexpected:
+            log.error("unexpected error archiving %s", sid, exc_info=failure)
+        match outcome:
+            case Archived():
+                self._held(lambda s: queue.mark_done(s, rid, wid, attempt.end()))
+                log.info("archived %s %s", claim.provider, sid)
+            case LeaseGone():
+                log.warning("lost the lease on %s; leaving it to its new holder", sid)
+                end = attempt.end()
+                self._write(
+                    lambda s: queue.close_attempt(
+                        s, end, AttemptOutcome.LEASE_LOST, "another worker took the recording over"
+                    )
+                )
+            case Stopping(interrupted_by=None):
+                log.info("stopping: giving %s back to the queue", sid)
+                self._write(lambda s: queue.release(s, rid, wid, attempt.end()))
+            case Stopping(interrupted_by=cause):
+                log.info("stopping: giving %s back to the queue (%s)", sid, cause)
+                self._write(lambda s: queue.release(s, rid, wid, attempt.end()))
+            case DependencyDown(dependency=down, reason=reason):
+                self._give_back_while_down(attempt, down, reason)
+            case RetryLater(message=message):
+                at = self._next_try_at(claim, outcome)
+                end = attempt.end()
+                self._write(lambda s: queue.schedule_retry(s, rid, wid, message, at, end))
+            case GiveUp(message=message):
+                log.error("%s failed after %d attempt(s): %s", sid, claim.attempts, message)
+                end = attempt.end()
+                self._write(lambda s: queue.mark_failed(s, rid, wid, message, end))
+            case _:  # a new kind of outcome needs its case here: mypy says so
+                assert_never(outcome)
+
+    def _next_try_at(self, claim: queue.Claim, retry: RetryLater) -> dt.datetime:
+        delay = backoff_seconds(self.settings, claim.attempts, retry.retry_after)
+        log.warning(
+            "attempt %d/%d for %s failed: %s; next try in %.1fs",
+            claim.attempts,
+            self.settings.archive_max_attempts,
+            claim.recording_sid,
+            retry.message,
+            delay,
+        )
+        return utcnow() + dt.timedelta(seconds=delay)
+
+    def _give_back_while_down(self, attempt: Attempt, down: str, reason: str) -> None:
         """The store or the database is away: give the recording back with no try
-        counted, and claim nothing more until it answers again (a circuit breaker
-        for the whole worker). With the store away the claim goes back first (the
-        database answers); with the database away, once it is back."""
-        rid, wid = claim.id, self.worker_id
-        reason = f"the {down} was unavailable ({type(exc).__name__})"
-        end = self._end(claim)
+        counted, and claim nothing more until it answers again. With the store away
+        the claim goes back first (the database answers); with the database away,
+        once it is back."""
+        rid, wid = attempt.claim.id, self.worker_id
+        end = attempt.end()
+
+        def give_back(session: Session) -> bool:
+            return queue.release(session, rid, wid, end, reason)
+
         if down == STORE:
             try:
-                self._write(lambda s: queue.release(s, rid, wid, end, reason))
+                self._write(give_back)
             except OperationalError:
                 down = DATABASE
-        outage = self._wait_until_up(down)
-        if down == DATABASE and not self.stop.is_set():
-            self._held_or_lost(lambda s: queue.release(s, rid, wid, end, reason))
-        if outage is not None:
-            self._write(
-                lambda s: stats.add(s, {(stats.OUTAGES, stats.labels(dependency=down)): 1.0})
-            )
+        self.breaker.ride_out(
+            down, then=(lambda: self._held_or_lost(give_back)) if down == DATABASE else None
+        )
 
     def _held_or_lost(self, step: Callable[[Session], bool]) -> None:
         try:
@@ -202,17 +229,10 @@ class Archiver:
         except LeaseLost:
             log.warning("another worker took the recording over while the database was away")
 
-    def _probe(self, dependency: str) -> None:
-        if dependency == STORE:
-            self.store.probe()
-            return
-
-        def select_1() -> None:
-            with self.sessions() as session:
-                session.execute(text("SELECT 1"))
-
-        # A dead pooled connection says nothing about whether the database answers.
-        run_retrying_once_on_disconnect(select_1)
+    def _count_outage(self, dependency: str) -> None:
+        self._write(
+            lambda s: stats.add(s, {(stats.OUTAGES, stats.labels(dependency=dependency)): 1.0})
+        )
 
     def database_refused(self, exc: BaseException) -> RetryableError | None:
         """The recording's own failure when the database answered but refused its
@@ -220,68 +240,9 @@ class Archiver:
         database is really away. A fresh connection's SELECT 1 decides: given
         back with no try, a recording that always fails so would cycle forever."""
         refused = statement_failure(exc)
-        if refused is None or not self._answers(DATABASE):
+        if refused is None or not self.breaker.answers(DATABASE):
             return None
         return refused
-
-    def _answers(self, dependency: str) -> bool:
-        try:
-            self._probe(dependency)
-        except (StorageError, OperationalError):
-            return False
-        return True
-
-    def _wait_until_up(self, dependency: str) -> float | None:
-        """Wait, probing with backoff, until ``dependency`` answers (or the worker stops);
-        how long it was away, or None when it answered at once."""
-        started = time.monotonic()
-        delay = 0.5
-        warned = False
-        while not self.stop.is_set():
-            try:
-                self._probe(dependency)
-                break
-            except (StorageError, OperationalError) as exc:
-                if not warned:
-                    log.warning(
-                        "the %s is unavailable (%s): claiming nothing until it answers",
-                        dependency,
-                        type(exc).__name__,
-                    )
-                    warned = True
-            self.stop.wait(delay)
-            delay = min(delay * 2, MAX_OUTAGE_WAIT)
-        if not warned:
-            return None
-        away = time.monotonic() - started
-        if not self.stop.is_set():
-            log.warning("the %s answers again after %.1fs; claiming again", dependency, away)
-        return away
-
-    def _record_failure(self, claim: queue.Claim, error: ArchiveError) -> None:
-        rid, wid = claim.id, self.worker_id
-        if error.retryable and claim.attempts < self.settings.archive_max_attempts:
-            delay = backoff_seconds(self.settings, claim.attempts, error.retry_after)
-            at = utcnow() + dt.timedelta(seconds=delay)
-            log.warning(
-                "attempt %d/%d for %s failed: %s; next try in %.1fs",
-                claim.attempts,
-                self.settings.archive_max_attempts,
-                claim.recording_sid,
-                error.message,
-                delay,
-            )
-            end = self._end(claim)
-            self._write(lambda s: queue.schedule_retry(s, rid, wid, error.message, at, end))
-        else:
-            log.error(
-                "%s failed after %d attempt(s): %s",
-                claim.recording_sid,
-                claim.attempts,
-                error.message,
-            )
-            end = self._end(claim)
-            self._write(lambda s: queue.mark_failed(s, rid, wid, error.message, end))
 
     # -- the steps -------------------------------------------------------------------------
 
@@ -300,47 +261,32 @@ class Archiver:
 
         return beat
 
-    def _copy_to_store(self, claim: queue.Claim) -> queue.Claim:
+    def _copy_to_store(self, attempt: Attempt) -> None:
         """Stream the media into the store, confirm the copy, record it as archived."""
+        claim = attempt.claim
         client = self._provider(claim)
         started = time.monotonic()
         # The key first: nothing may fail between opening the download and the
         # ``try`` that closes it, or each try leaks an open connection.
         wanted = self.settings.recording_format
         key = build_key(self.settings, claim, wanted)
-        media = self._media = client.open_media(_media_ref(claim), wanted)
+        media = attempt.media = client.open_media(_media_ref(claim), wanted)
         try:
             if media.fmt != wanted:  # the provider chose (Telnyx serves what it recorded)
                 key = build_key(self.settings, claim, media.fmt)
-            content_type = CONTENT_TYPES[media.fmt]
-            reader = HashingReader(
-                media,
-                stop=self.stop,
-                heartbeat=self._heartbeat(claim),
-                heartbeat_every=self.settings.archive_lease_seconds / 3,
-                check=self.store.new_upload_check(),
-            )
-            try:
-                self.store.put_stream(
-                    key,
-                    cast(BinaryIO, reader),
-                    content_type=content_type,
-                    metadata=object_metadata(claim, media.channels, None),
-                )
-            finally:
-                reader.close()
+            reader = self._upload(claim, media, key)
         finally:
             media.close()
         if not reader.done:
             raise RetryableError("the store stopped reading before the end of the download")
         sha256 = reader.sha256
         metadata = object_metadata(claim, media.channels, sha256)
-        self.store.set_metadata(key, content_type=content_type, metadata=metadata)
+        self.store.set_metadata(key, content_type=CONTENT_TYPES[media.fmt], metadata=metadata)
         self.store.confirm(key, reader.size, sha256, reader.check)
         assert reader.finished_at is not None
-        self._download_seconds = reader.finished_at - started
-        self._upload_seconds = time.monotonic() - reader.finished_at
-        self._archived_bytes = reader.size
+        attempt.download_seconds = reader.finished_at - started
+        attempt.upload_seconds = time.monotonic() - reader.finished_at
+        attempt.archived_bytes = reader.size
         self._held(
             lambda s: queue.mark_archived(
                 s,
@@ -353,7 +299,27 @@ class Archiver:
                 channels=media.channels,
             )
         )
-        return dataclasses.replace(claim, key=key, size_bytes=reader.size, sha256=sha256)
+        attempt.claim = dataclasses.replace(claim, key=key, size_bytes=reader.size, sha256=sha256)
+
+    def _upload(self, claim: queue.Claim, media: MediaStream, key: str) -> HashingReader:
+        """Stream ``media`` to ``key``, hashing it and renewing the lease as it goes."""
+        reader = HashingReader(
+            media,
+            stop=self.stop,
+            heartbeat=self._heartbeat(claim),
+            heartbeat_every=self.settings.archive_lease_seconds / 3,
+            check=self.store.new_upload_check(),
+        )
+        try:
+            self.store.put_stream(
+                key,
+                cast(BinaryIO, reader),
+                content_type=CONTENT_TYPES[media.fmt],
+                metadata=object_metadata(claim, media.channels, None),
+            )
+        finally:
+            reader.close()
+        return reader
 
     def _delete_original(self, claim: queue.Claim, *, recheck: bool) -> None:
         """Delete the provider's copy; ``recheck`` the archive first on a resumed claim.
