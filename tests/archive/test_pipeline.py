@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
@@ -281,6 +282,15 @@ class TestLocalFolder:
         assert recording(sessions, sid).bucket == archive_settings.local_archive_dir
 
 
+def store_takes_a_write(s3, bucket) -> bool:
+    try:
+        s3.put_object(Bucket=bucket, Key="readiness-probe", Body=b"x")
+        s3.delete_object(Bucket=bucket, Key="readiness-probe")
+    except (BotoCoreError, ClientError):
+        return False
+    return True
+
+
 class TestTheStoreGoingAwayMidUpload:
     @pytest.fixture
     def archive_overrides(self):
@@ -327,6 +337,11 @@ class TestTheStoreGoingAwayMidUpload:
             seaweed.restart()
             first_try.join(60)
         assert not first_try.is_alive()
+        # Ready (it lists buckets) is not yet taking writes at full speed: on a loaded
+        # machine the first uploads after a restart can time out, and each would be a
+        # try. The worker's own first try above already proved the wait; the count
+        # below is about the retry, so wait until a small write goes through.
+        wait_for(lambda: store_takes_a_write(s3, bucket), 30, "the store taking writes again")
         drain(archiver, sessions)
         stored = s3.get_object(Bucket=bucket, Key=expected_key(sid))["Body"]
         digest = hashlib.sha256()
