@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, UTCDateTime, string_enum, utcnow
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
 JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -42,18 +41,6 @@ class ArchiveState(enum.StrEnum):
     DONE = "done"  # archive confirmed and the original deleted (or kept by choice)
     FAILED = "failed"  # gave up after the last try; retry from admin or CLI
     NO_MEDIA = "no_media"  # absent/failed at the provider: nothing to archive
-
-
-def _state_enum() -> Enum:
-    return Enum(
-        ArchiveState,
-        name="archive_state",
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda states: [s.value for s in states],
-        validate_strings=True,
-    )
 
 
 class Recording(Base):
@@ -119,7 +106,7 @@ class Recording(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     media_url: Mapped[str | None] = mapped_column(Text)
 
-    archive_state: Mapped[ArchiveState] = mapped_column(_state_enum())
+    archive_state: Mapped[ArchiveState] = mapped_column(string_enum(ArchiveState, "archive_state"))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     lease_holder: Mapped[str | None] = mapped_column(String(128))

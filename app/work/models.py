@@ -7,7 +7,6 @@ import enum
 
 from sqlalchemy import (
     BigInteger,
-    Enum,
     Index,
     Integer,
     String,
@@ -17,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import Base, UTCDateTime, string_enum, utcnow
 
 
 class WorkStatus(enum.StrEnum):
@@ -31,18 +30,6 @@ class WorkStatus(enum.StrEnum):
     RUNNING = "running"  # a worker holds the lease; run_after is the lease's expiry
     DONE = "done"
     FAILED = "failed"  # given up: no retry was asked for
-
-
-def _status_enum() -> Enum:
-    return Enum(
-        WorkStatus,
-        name="work_status",
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda states: [s.value for s in states],
-        validate_strings=True,
-    )
 
 
 class WorkItem(Base):
@@ -64,7 +51,7 @@ class WorkItem(Base):
     )
     kind: Mapped[str] = mapped_column(String(32))
     key: Mapped[str] = mapped_column(String(128))
-    status: Mapped[WorkStatus] = mapped_column(_status_enum())
+    status: Mapped[WorkStatus] = mapped_column(string_enum(WorkStatus, "work_status"))
     # When it is due; while running, when the lease runs out (one column, so
     # one condition and one index find every claimable row).
     run_after: Mapped[dt.datetime] = mapped_column(UTCDateTime)
