@@ -1,0 +1,1 @@
+"""The recordings API under /api/v1/ and share links (issue 18)."""

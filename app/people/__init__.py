@@ -1,0 +1,1 @@
+"""Console users, their roles and sessions, and API tokens (issue 16, 18)."""
