@@ -94,3 +94,27 @@ def test_decrypt_refuses_what_it_cannot_decrypt_saying_why(
     assert result.exit_code != 0
     assert reason in result.output
     assert not out.exists()
+
+
+def test_a_refused_decryption_leaves_a_file_already_at_out_as_it_was(
+    runner, connection, app, tmp_path
+):
+    key = new_key_pair()
+    served, details = encrypt_like_twilio(PLAIN, key)
+    changed = served[:-1] + bytes([served[-1] ^ 0x01])  # in the tag itself
+    row = archived(app, connection, changed, key="twilio/x/enc.wav", encryption_details=details)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    pem = folder / "key.pem"
+    pem.write_bytes(private_pem(key))
+    out = folder / "plain.wav"
+    out.write_bytes(b"an earlier file")
+
+    result = runner.invoke(
+        args=["decrypt", row.recording_sid, "--private-key", str(pem), "--out", str(out)]
+    )
+
+    assert result.exit_code != 0
+    assert "tag does not verify" in result.output
+    assert out.read_bytes() == b"an earlier file"
+    assert sorted(p.name for p in folder.iterdir()) == ["key.pem", "plain.wav"]
