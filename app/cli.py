@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from pathlib import Path
 
 import click
 import requests
@@ -143,6 +144,53 @@ def reconcile_command(
         click.echo(line)
 
 
+@click.command("decrypt")
+@with_appcontext
+@click.argument("recording_sid")
+@click.option(
+    "--private-key",
+    "private_key_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the PEM file of the private key whose public key Twilio encrypts with",
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="where to write the plain audio (written only once the AES-GCM tag verifies)",
+)
+def decrypt_command(recording_sid: str, private_key_path: Path, out: Path) -> None:
+    """Write the plain audio of an archived recording made with Twilio's Voice
+    Recording Encryption, read from the store and checked against its GCM tag."""
+    from app.archive.decryption import (
+        DecryptionRefused,
+        StorageError,
+        decrypt_recording,
+        load_private_key,
+    )
+
+    ext = extensions()
+    settings = ext.settings
+    try:
+        key = load_private_key(private_key_path.read_bytes())
+        with ext.sessions() as session:
+            done = decrypt_recording(
+                session,
+                ext.store,
+                recording_sid,
+                key,
+                out,
+                (settings.http_connect_timeout, settings.http_read_timeout),
+            )
+    except (DecryptionRefused, StorageError, OSError) as exc:
+        raise click.ClickException(
+            f"{recording_sid} not decrypted, {out} not written: {exc}"
+        ) from None
+    click.echo(f"decrypted {done.key} (key {done.public_key_sid}): {done.size:,} bytes to {out}")
+
+
 def register(app: Flask) -> None:
     """Attach the project's commands to ``app.cli``."""
     for command in (
@@ -150,5 +198,6 @@ def register(app: Flask) -> None:
         retry_failed_command,
         send_test_callback_command,
         reconcile_command,
+        decrypt_command,
     ):
         app.cli.add_command(command)

@@ -24,6 +24,24 @@ def build_key(settings: Settings, claim: Claim, ext: str) -> str:
     )
 
 
+def media_format(settings: Settings, claim: Claim) -> str:
+    """The format to ask the provider for: Twilio serves an encrypted recording only
+    as WAV (an .mp3 is refused, error 16109), whatever RECORDING_FORMAT says."""
+    return "wav" if claim.encrypted else settings.recording_format
+
+
+# Voice Recording Encryption details, under these metadata names. With an
+# RSA-2048 key the wrapped CEK is 344 base64 characters and the whole metadata
+# stays under 1 KB (S3 allows 2 KB of user metadata; 4096-bit keys, the
+# largest the parser accepts, still fit).
+ENCRYPTION_METADATA = {
+    "type": "encryption-type",
+    "public_key_sid": "encryption-public-key-sid",
+    "encrypted_cek": "encryption-cek",
+    "iv": "encryption-iv",
+}
+
+
 def object_metadata(claim: Claim, channels: int, sha256: str | None) -> dict[str, str]:
     metadata = {
         "provider": claim.provider,
@@ -36,6 +54,13 @@ def object_metadata(claim: Claim, channels: int, sha256: str | None) -> dict[str
     }
     if claim.conference_sid:
         metadata["conference-sid"] = claim.conference_sid
+    if claim.encryption_details:
+        for field, name in ENCRYPTION_METADATA.items():
+            metadata[name] = claim.encryption_details[field]
+    elif claim.encryption_details_unparsed is not None:
+        # Not copied: it may be anything (not ASCII, too long for metadata); the
+        # callback as received is in the database.
+        metadata["encryption-type"] = "unparsed"
     if sha256:
         metadata["sha256"] = sha256
     return metadata

@@ -41,7 +41,7 @@ from app.archive.errors import (
     statement_failure,
 )
 from app.archive.hashing import HashingReader
-from app.archive.naming import CONTENT_TYPES, build_key, object_metadata
+from app.archive.naming import CONTENT_TYPES, build_key, media_format, object_metadata
 from app.archive.outage import OutageBreaker
 from app.archive.retry import backoff_seconds, riding_out_database_restarts
 from app.config import Settings
@@ -268,7 +268,7 @@ class Archiver:
         started = time.monotonic()
         # The key first: nothing may fail between opening the download and the
         # ``try`` that closes it, or each try leaks an open connection.
-        wanted = self.settings.recording_format
+        wanted = media_format(self.settings, claim)
         key = build_key(self.settings, claim, wanted)
         media = attempt.media = client.open_media(_media_ref(claim), wanted)
         try:

@@ -43,6 +43,11 @@ class RecordingReport:
     source: str | None = None
     track: str | None = None
     error_code: str | None = None
+    # Voice Recording Encryption (``app.providers.encryption``): the details as
+    # parsed, or as received when they could not be (kept, never refused: the
+    # bytes are archived either way).
+    encryption_details: Mapping[str, str] | None = None
+    encryption_details_unparsed: str | None = None
 
 
 def unreadable(provider: str) -> RecordingReport:

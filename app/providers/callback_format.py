@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from app.providers.base import RecordingReport, RecordingStatus
+from app.providers.encryption import parse_encryption_details
 from app.providers.errors import CallbackError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,26 @@ def _absolute_url(params: Mapping[str, str], name: str, required: bool) -> str |
     return value
 
 
+def _encryption_details(
+    params: Mapping[str, str], recording_sid: str
+) -> tuple[dict[str, str] | None, str | None]:
+    """``EncryptionDetails`` as (parsed, None), or (None, as received) when unreadable.
+
+    Never a refusal: the callback is signed, so the provider sent it, and a 400
+    would only have it sent again and again while the recording waits. The
+    bytes are archived as served either way; the details stay in the event.
+    """
+    raw = _optional(params, "EncryptionDetails")
+    if raw is None:
+        return None, None
+    try:
+        return parse_encryption_details(raw).as_dict(), None
+    except ValueError as exc:
+        # The reason names fields only, never their values.
+        log.warning("EncryptionDetails of %s kept unparsed: %s", recording_sid, exc)
+        return None, raw
+
+
 def parse_callback(provider: str, ids: IdFormats, params: Mapping[str, str]) -> RecordingReport:
     """Validate a Twilio-format recording-status callback.
 
@@ -165,6 +189,7 @@ def parse_callback(provider: str, ids: IdFormats, params: Mapping[str, str]) -> 
     if not _TOKEN.fullmatch(status):
         raise CallbackError("RecordingStatus is malformed: expected a word such as completed")
     assert account_sid is not None and recording_sid is not None
+    encryption, unparsed = _encryption_details(params, recording_sid)
     return RecordingReport(
         provider=provider,
         account_sid=account_sid,
@@ -186,4 +211,6 @@ def parse_callback(provider: str, ids: IdFormats, params: Mapping[str, str]) -> 
         source=_token(params, "RecordingSource"),
         track=_token(params, "RecordingTrack"),
         error_code=_token(params, "ErrorCode"),
+        encryption_details=encryption,
+        encryption_details_unparsed=unparsed,
     )

@@ -9,6 +9,7 @@ origin and in whether ``RequestedChannels`` exists: both are arguments.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,7 @@ import requests
 
 from app.providers.base import MediaRef, RecordingReport
 from app.providers.callback_format import parse_rfc2822
+from app.providers.encryption import parse_encryption_details
 from app.providers.errors import ProviderError
 from app.providers.http import (
     ResponseStream,
@@ -190,7 +192,22 @@ class TwilioApi:
             source=entry_text(item, "source"),
             track=entry_text(item, "track"),
             error_code=str(item["error_code"]) if item.get("error_code") is not None else None,
+            **_listed_encryption(item),
         )
+
+
+def _listed_encryption(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry's ``encryption_details`` (an object, or null), as the report's two
+    fields: unreadable details are kept as received, never a reason to skip the
+    entry (its bytes are archived either way)."""
+    value = item.get("encryption_details")
+    if value is None or value == "":
+        return {}
+    try:
+        return {"encryption_details": parse_encryption_details(value).as_dict()}
+    except ValueError as exc:
+        log.warning("encryption_details of %s kept unparsed: %s", item.get("sid"), exc)
+        return {"encryption_details_unparsed": json.dumps(value)}
 
 
 def _listed_date(value: Any) -> dt.datetime | None:

@@ -26,6 +26,11 @@ from app.db import Base, UTCDateTime, string_enum, utcnow
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
 JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# The same, where Python's None is SQL NULL (not JSON null), so COALESCE keeps
+# what an earlier report said.
+NullableJSONType = JSON(none_as_null=True).with_variant(
+    postgresql.JSONB(none_as_null=True), "postgresql"
+)
 
 
 class ArchiveState(enum.StrEnum):
@@ -105,6 +110,11 @@ class Recording(Base):
     track: Mapped[str | None] = mapped_column(String(32))
     error_code: Mapped[str | None] = mapped_column(String(32))
     media_url: Mapped[str | None] = mapped_column(Text)
+    # Voice Recording Encryption: type, public_key_sid, encrypted_cek, iv (see
+    # app.providers.encryption); or, when the provider's details could not be
+    # read, the text as received.
+    encryption_details: Mapped[dict[str, str] | None] = mapped_column(NullableJSONType)
+    encryption_details_unparsed: Mapped[str | None] = mapped_column(Text)
 
     archive_state: Mapped[ArchiveState] = mapped_column(string_enum(ArchiveState, "archive_state"))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -126,6 +136,11 @@ class Recording(Base):
     # When the recording was made, for ordering: its start, or when we first
     # heard of it when the provider gave no start.
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the provider encrypted the bytes (read or not, its details came)."""
+        return self.encryption_details is not None or self.encryption_details_unparsed is not None
 
     def __repr__(self) -> str:
         return (

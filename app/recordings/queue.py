@@ -63,6 +63,13 @@ class Claim:
     original_deleted_at: dt.datetime | None
     attempt_id: int = 0  # this try's row in archive_attempts
     request_id: str | None = None  # of the latest callback: the worker's log lines carry it
+    # Voice Recording Encryption, as the provider reported it (see Recording).
+    encryption_details: dict[str, str] | None = None
+    encryption_details_unparsed: str | None = None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.encryption_details is not None or self.encryption_details_unparsed is not None
 
 
 def claim_next(

@@ -79,6 +79,8 @@ _MERGED_COLUMNS = (
     "track",
     "error_code",
     "media_url",
+    "encryption_details",
+    "encryption_details_unparsed",
 )
 
 # Every column a report writes.

@@ -216,6 +216,9 @@ class _Recording:
     # Bodies by extension ("mp3", "wav"; None: no extension), whatever the channels:
     # real audio for "Try it locally", where a person listens to the archive.
     formats: dict[str | None, Payload] = field(default_factory=dict)
+    # Voice Recording Encryption: what the resource's ``encryption_details`` says
+    # (an .mp3 of it is then refused, as Twilio does: error 16109).
+    encryption_details: Any = None
 
 
 @dataclass
@@ -372,8 +375,13 @@ class FakeCompatApi(Served):
         call_sid: str | None = None,
         duration: int = 42,
         formats: dict[str | None, Payload] | None = None,
+        encryption_details: Any = None,
     ) -> None:
         """Serve a recording (replacing any with the same SID).
+
+        ``encryption_details`` (as the resource gives them, normally a dict from
+        ``tests.fakes.voice_encryption``) makes it an encrypted recording: its
+        media is served only as WAV, an ``.mp3`` answers 400 (Twilio's 16109).
 
         ``formats`` (by extension: ``"mp3"``, ``"wav"``, ``None``) replaces ``mono`` and
         ``dual`` for the media URLs it names, whatever ``RequestedChannels`` asks.
@@ -413,6 +421,7 @@ class FakeCompatApi(Served):
             call_sid=call_sid,
             duration=duration,
             formats=dict(formats or {}),
+            encryption_details=encryption_details,
         )
         with self._lock:
             self._recordings[recording_sid] = recording
@@ -560,6 +569,13 @@ class FakeCompatApi(Served):
                 if status == 429 and recording.retry_after is not None:
                     answer.headers["Retry-After"] = recording.retry_after
                 return answer
+            if recording.encryption_details is not None and match["ext"] == "mp3":
+                return twilio_error(
+                    400,
+                    "Recording cannot be retrieved in .mp3 format when call recording "
+                    "encryption feature is enabled on the account",
+                    code=16109,
+                )
             channels = record.query.get("RequestedChannels")
             if channels in (None, "1"):
                 payload = recording.mono
@@ -603,6 +619,7 @@ class FakeCompatApi(Served):
             "error_code": None,
             "uri": f"{path}.json",
             "media_url": f"{self.origin}{path}",
+            "encryption_details": recording.encryption_details,
         }
 
     def _list_page(self, query: dict[str, str]) -> _Answer:
