@@ -20,6 +20,7 @@ from app.recordings.overview import Figures
 from tests.admin.helpers import HTML, log_in, seed
 
 DAY = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+DASH = "\N{EN DASH}"  # as in "1-50 of 67"
 
 
 @pytest.fixture
@@ -71,9 +72,7 @@ def test_counts_older_than_a_minute_are_counted_again_before_the_page_answers(
     assert tile(page_of(admin, "/admin/"), "failed") == "1"
 
 
-def test_the_oldest_recording_not_yet_archived_is_shown_with_how_long_it_waited(
-    admin, connection
-):
+def test_the_oldest_recording_not_yet_archived_is_shown_with_how_long_it_waited(admin, connection):
     now = dt.datetime.now(dt.UTC)
     # Retrying: its next try is due in a while, so it is not overdue (the old
     # "oldest queued" tile said 0s), but it has waited 12 minutes.
@@ -96,9 +95,7 @@ def test_nothing_waiting_says_so(admin, connection):
     assert tile(page_of(admin, "/admin/"), "waiting to be archived") == "none"
 
 
-def test_an_archived_recording_whose_object_is_missing_is_not_shown_as_archived(
-    admin, connection
-):
+def test_an_archived_recording_whose_object_is_missing_is_not_shown_as_archived(admin, connection):
     missing = seed(connection, key="twilio/x/gone.mp3", archived_at=DAY, size_bytes=10)
     page = page_of(admin, f"/admin/recordings/{missing.id}")
     subtitle = page[page.index('<p class="subtitle">') :]
@@ -213,11 +210,11 @@ def test_the_listing_says_which_rows_of_how_many_it_shows(admin, connection):
     for n in range(67):
         seed(connection, recorded_at=DAY + dt.timedelta(minutes=n))
     first = page_of(admin, "/admin/")
-    assert "1–50 of 67" in first
+    assert f"1{DASH}50 of 67" in first
     link = re.search(r'href="([^"]+)" rel="next"', first)
     assert link
     second = admin.get(link.group(1).replace("&amp;", "&"), headers=HTML).get_data(as_text=True)
-    assert "51–67 of 67" in second
+    assert f"51{DASH}67 of 67" in second
     assert "0 recordings" in page_of(admin, "/admin/", provider="telnyx")
 
 
@@ -225,7 +222,7 @@ def test_the_count_stops_at_its_cap(admin, connection, monkeypatch):
     monkeypatch.setattr("app.recordings.queries.COUNT_CAP", 5)
     for _ in range(7):
         seed(connection)
-    assert "1–7 of more than 5" in page_of(admin, "/admin/")
+    assert f"1{DASH}7 of more than 5" in page_of(admin, "/admin/")
 
 
 def test_bulk_retry_is_offered_only_when_failed_recordings_match(admin, connection):
