@@ -313,6 +313,8 @@ def detail(recording_id: int) -> ResponseReturnValue:
                 media_origin = f"{scheme}://{host}:{port}"
         except StorageError as exc:
             store_problem = str(exc)
+    known = PROVIDERS.get(recording.provider)
+    provider_title = known.title if known else recording.provider
     page = render_template(
         "admin/detail.html",
         r=recording,
@@ -320,7 +322,7 @@ def detail(recording_id: int) -> ResponseReturnValue:
         attempts=attempt_rows(list(found.attempts)),
         max_attempts=max_attempts(),
         next_try=next_try(recording, dt.datetime.now(dt.UTC)),
-        hint=hint_for(recording.last_error),
+        hint=hint_for(recording.last_error, provider_title),
         object_missing=object_missing,
         can_archive_again=recording.original_deleted_at is None,
         store_problem=store_problem,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Hint:
     what: str  # what happened, in a few words (the listing's error column)
-    fix: str  # what to do about it
+    fix: str  # what to do about it; ``{provider}`` stands for the provider's name
 
 
 HINTS: list[tuple[re.Pattern[str], Hint]] = [
@@ -43,8 +43,8 @@ HINTS: list[tuple[re.Pattern[str], Hint]] = [
         re.compile(r": HTTP 40[13]\b"),
         Hint(
             "the provider refused our credentials",
-            "Check the provider's account SID and auth token (Telnyx: the API key) in the "
-            "worker's settings, then retry.",
+            "Check the {provider} credentials in the worker's settings (account SID and auth "
+            "token; Telnyx: the API key), then retry.",
         ),
     ),
     (
@@ -73,7 +73,7 @@ HINTS: list[tuple[re.Pattern[str], Hint]] = [
         re.compile(r"is not configured \(no credentials\)"),
         Hint(
             "provider not set up",
-            "Set this provider's credentials in the worker's settings, then retry.",
+            "Set the {provider} credentials in the worker's settings, then retry.",
         ),
     ),
     (
@@ -102,11 +102,12 @@ HINTS: list[tuple[re.Pattern[str], Hint]] = [
 ]
 
 
-def hint_for(error: str | None) -> Hint | None:
-    """The hint for an archive error, or None when the table has none."""
+def hint_for(error: str | None, provider: str = "provider's") -> Hint | None:
+    """The hint for an archive error (``provider``: its name, to say whose settings),
+    or None when the table has none."""
     if not error:
         return None
     for pattern, hint in HINTS:
         if pattern.search(error):
-            return hint
+            return Hint(hint.what, hint.fix.replace("{provider}", provider))
     return None

@@ -85,7 +85,7 @@ def test_the_oldest_recording_not_yet_archived_is_shown_with_how_long_it_waited(
     )
     seed(connection, archive_state=ArchiveState.QUEUED, created_at=now, next_attempt_at=now)
     page = page_of(admin, "/admin/")
-    assert tile(page, "oldest not yet archived").startswith("12m")
+    assert tile(page, "oldest not archived").startswith("12m")
     assert f'href="/admin/recordings/{retrying.id}"' in page
     assert retrying.recording_sid in page  # in the tile's title
 
@@ -163,7 +163,7 @@ def test_tries_are_numbered_in_order_and_a_given_back_try_is_not_counted(admin, 
             "download of https://api.twilio.com/...: HTTP 401: the provider refused our "
             "credentials; check the account SID and token",
             "the provider refused our credentials",
-            "account SID and auth token (Telnyx: the API key)",
+            "Check the Twilio credentials in the worker",
         ),
         (
             "download of https://api.twilio.com/...: HTTP 404 (not found; media may not be "
