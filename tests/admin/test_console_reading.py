@@ -48,7 +48,10 @@ def test_the_counts_say_how_old_they_are_and_that_rows_changed_after_them(admin,
     seed(connection)
     first = page_of(admin, "/admin/")
     assert tile(first, "failed") == "0"
-    assert re.search(r"Counts above as of [0-9-]+ [0-9:]+ UTC \(\d+s ago;", first)
+    assert re.search(
+        r"Counts above: all recordings, whatever the filter, as of [0-9-]+ [0-9:]+ UTC \(\d+s ago;",
+        first,
+    )
     assert "refreshed every 30 s" not in first
     assert "Some rows below changed after these counts" not in first
     # A worker fails a recording between two page loads: the counts (cached) still
