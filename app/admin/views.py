@@ -250,14 +250,16 @@ def listing() -> ResponseReturnValue:
     figures = overview_cache().get()
     taken = dt.datetime.fromtimestamp(figures.taken, dt.UTC)
     page = None
-    total = failed_matching = 0
+    total = 0
+    some_failed = False
     with session_factory()() as db:
         # A filter we could not read shows nothing rather than everything.
         if not problem:
             page = queries.list_recordings(db, where, after, PAGE_SIZE)
             total = queries.count_matching(db, where)
+            # Offered only when some match; how many, the confirmation page counts.
             if where.state in (None, ArchiveState.FAILED):
-                failed_matching = queries.count_failed(db, where)
+                some_failed = queries.any_failed(db, where)
     rows = page.rows if page else []
     next_url = None
     if page and page.next:
@@ -281,7 +283,7 @@ def listing() -> ResponseReturnValue:
         first_row=first_row,
         total=total,
         count_cap=queries.COUNT_CAP,
-        failed_matching=failed_matching,
+        some_failed=some_failed,
         error_column=where.state in (ArchiveState.FAILED, ArchiveState.QUEUED),
         next_try=lambda r: next_try(r, now),
         filters=where,

@@ -216,7 +216,9 @@ def list_recordings(
     return Page(rows, Position(last.recorded_at, last.id) if more and last else None)
 
 
-COUNT_CAP = 10_000  # the listing counts its matches this far, then says "more than"
+# The listing counts its matches this far, then says "more than": at a million
+# recordings an exact count of a broad filter costs more than the page itself.
+COUNT_CAP = 1_000
 
 
 def count_matching(session: Session, where: RecordingFilter, cap: int = COUNT_CAP) -> int:
@@ -224,6 +226,12 @@ def count_matching(session: Session, where: RecordingFilter, cap: int = COUNT_CA
     a page's "of 67" costs an index scan of at most that many rows)."""
     matching = select(Recording.id).where(*where.conditions()).limit(cap + 1).subquery()
     return int(session.execute(select(func.count()).select_from(matching)).scalar_one())
+
+
+def any_failed(session: Session, where: RecordingFilter) -> bool:
+    """Whether any failed recording matches ``where`` (the bulk retry is offered then)."""
+    conditions = [*where.conditions(), Recording.archive_state == ArchiveState.FAILED]
+    return session.execute(select(Recording.id).where(*conditions).limit(1)).first() is not None
 
 
 def count_failed(session: Session, where: RecordingFilter) -> int:

@@ -427,7 +427,8 @@ def test_the_console_reads_plainly_at_1366_px(web, busy, page):
     page.goto(f"{web}/admin/?state=failed")
     assert page.locator("table.recordings thead th", has_text="Why it failed").count() == 1
     assert single_line_rows(page) == []
-    assert "Retry 3 failed recordings" in page.inner_text(".listing-head")
+    assert "1\N{EN DASH}3 of 3" in page.inner_text(".listing-head")
+    assert "Retry the failed recordings" in page.inner_text(".listing-head")
     page.goto(f"{web}/admin/?state=failed&provider=telnyx")
     assert page.locator(".listing-head a.button").count() == 0
     page.goto(f"{web}/admin/recordings/{busy['retrying'].id}")
