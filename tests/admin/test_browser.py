@@ -238,7 +238,7 @@ def test_an_operator_finds_plays_and_retries_recordings(web, seeded, page, live_
     page.locator("table.recordings td.sid a").first.click()
     assert "check the account SID and token" in page.inner_text(".error-box")
     page.screenshot(path=str(ARTIFACTS / "admin-detail-failed.png"), full_page=True)
-    page.click("text=Retry")
+    page.click("button:text-is('Retry')")  # not the hint, which says "then retry"
     page.wait_for_selector(".flash.success")
     assert "queued" in page.inner_text(".subtitle")
     with Session(live_engine) as session:
