@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -21,6 +22,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from app.admin import CONTENT_SECURITY_POLICY, ID_MAX, bp
+from app.admin.formatting import age
+from app.archive.hints import hint_for
 from app.archive.naming import CONTENT_TYPES
 from app.db import transaction
 from app.extensions import extensions, session_factory
@@ -28,7 +31,7 @@ from app.providers import PROVIDERS
 from app.providers.http import origin_of
 from app.recordings import queries, queue
 from app.recordings.lifecycle import STATUS_RANK
-from app.recordings.models import ArchiveState
+from app.recordings.models import ArchiveAttempt, ArchiveState, AttemptOutcome, Recording
 from app.recordings.overview import OverviewCache
 from app.storage import ArchiveStore, StorageError
 
@@ -49,6 +52,8 @@ _SEARCH = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 # spaces, underscores and other scripts' digits, and a driver refuses (500)
 # an id past the column's range.
 _CURSOR = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z~[0-9]{1,19}")
+# A page link's ``row=``: where the page starts in the count ("51-100 of 67").
+_ROW = re.compile(r"[1-9][0-9]{0,8}")
 # The day after ``to`` bounds the query: the calendar's last day has none.
 LAST_TO_DAY = dt.date.max - dt.timedelta(days=1)
 
@@ -142,10 +147,74 @@ def listing_url(endpoint: str = "admin.listing", **query: str) -> str:
     return url_for(endpoint, **values)
 
 
+def max_attempts() -> int:
+    return extensions().settings.archive_max_attempts
+
+
+def archive_badge(recording: Recording, object_missing: bool = False) -> tuple[str, str]:
+    """The archive state as the console shows it: a CSS class and a label.
+
+    An archived recording whose object is gone (seen on its page, or marked by
+    the scrub's ``integrity`` column where it exists) is not shown as a green
+    "archived"; a queued one that already failed a try says it is retrying.
+    """
+    state = recording.archive_state
+    integrity = getattr(recording, "integrity", None)
+    if state is ArchiveState.DONE and (object_missing or integrity == "missing"):
+        return "state-problem", "archived, object missing"
+    if state is ArchiveState.DONE and integrity == "mismatch":
+        return "state-problem", "archived, object changed"
+    if state is ArchiveState.QUEUED and recording.attempts:
+        return "state-queued", f"retrying ({recording.attempts + 1} of {max_attempts()})"
+    if state is ArchiveState.RUNNING and recording.attempts:
+        return "state-running", f"archiving ({recording.attempts} of {max_attempts()})"
+    return f"state-{state.value}", STATE_NAMES[state]
+
+
+def next_try(recording: Recording, now: dt.datetime) -> str | None:
+    """When a retrying recording's next try is due, in words; None when it is not retrying."""
+    if recording.archive_state is not ArchiveState.QUEUED or not recording.attempts:
+        return None
+    if recording.next_attempt_at is None:
+        return None
+    seconds = (recording.next_attempt_at - now).total_seconds()
+    if seconds > 0:
+        return f"in {age(seconds)}"
+    return f"due {age(-seconds)} ago, waiting for a worker"
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """One row of the attempts table: its place, and which counted try it was."""
+
+    ordinal: int
+    counted_as: str
+    attempt: ArchiveAttempt
+
+
+def attempt_rows(attempts: list[ArchiveAttempt]) -> list[AttemptRow]:
+    """Number the tries in order. A try given back (a worker stopping, the store or
+    the database away) is not counted, and the next try takes its number again,
+    so the stored ``number`` is which counted try a row was, not its place."""
+    limit = max_attempts()
+    return [
+        AttemptRow(
+            ordinal,
+            "not counted"
+            if a.outcome == AttemptOutcome.RELEASED.value
+            else f"try {a.number} of {limit}",
+            a,
+        )
+        for ordinal, a in enumerate(attempts, 1)
+    ]
+
+
 def common() -> dict[str, Any]:
     return {
         "state_labels": STATE_LABELS,
         "state_names": STATE_NAMES,
+        "archive_badge": archive_badge,
+        "hint_for": hint_for,
         "provider_titles": {name: p.title for name, p in PROVIDERS.items()},
         "providers": [(name, p.title) for name, p in PROVIDERS.items()],
         "provider_statuses": sorted(STATUS_RANK),
@@ -173,19 +242,50 @@ def listing() -> ResponseReturnValue:
         if after is None:
             damaged = "before= is not a page link of ours (damaged?); start from the first page"
             problem = f"{problem}; {damaged}" if problem else damaged
+    # Where this page starts in the count; unknown on a page link without ``row=``.
+    first_row: int | None = 1
+    if after is not None:
+        row = request.args.get("row", "")
+        first_row = int(row) if _ROW.fullmatch(row) else None
     figures = overview_cache().get()
+    taken = dt.datetime.fromtimestamp(figures.taken, dt.UTC)
+    page = None
+    total = 0
+    some_failed = False
     with session_factory()() as db:
         # A filter we could not read shows nothing rather than everything.
-        page = queries.list_recordings(db, where, after, PAGE_SIZE) if not problem else None
-    next_url = listing_url(**query, before=page.next.encode()) if page and page.next else None
+        if not problem:
+            page = queries.list_recordings(db, where, after, PAGE_SIZE)
+            total = queries.count_matching(db, where)
+            # Offered only when some match; how many, the confirmation page counts.
+            if where.state in (None, ArchiveState.FAILED):
+                some_failed = queries.any_failed(db, where)
+    rows = page.rows if page else []
+    next_url = None
+    if page and page.next:
+        cursor = page.next.encode()
+        if first_row is None:
+            next_url = listing_url(**query, before=cursor)
+        else:
+            next_url = listing_url(**query, before=cursor, row=str(first_row + len(rows)))
     # The page still shows the form to correct the filter, as a 400: the
     # request, not the service, was wrong.
     status = 400 if problem else 200
+    now = dt.datetime.now(dt.UTC)
     return render_template(
         "admin/listing.html",
-        rows=page.rows if page else [],
+        rows=rows,
         overview=figures.overview,
-        overview_taken=dt.datetime.fromtimestamp(figures.taken, dt.UTC),
+        overview_taken=taken,
+        overview_age=age(max(0.0, (now - taken).total_seconds())),
+        # The table is read now, the figures up to a minute ago: say so where they differ.
+        rows_newer_than_figures=any(r.updated_at > taken for r in rows),
+        first_row=first_row,
+        total=total,
+        count_cap=queries.COUNT_CAP,
+        some_failed=some_failed,
+        error_column=where.state in (ArchiveState.FAILED, ArchiveState.QUEUED),
+        next_try=lambda r: next_try(r, now),
         filters=where,
         query=query,
         problem=problem,
@@ -215,11 +315,16 @@ def detail(recording_id: int) -> ResponseReturnValue:
                 media_origin = f"{scheme}://{host}:{port}"
         except StorageError as exc:
             store_problem = str(exc)
+    known = PROVIDERS.get(recording.provider)
+    provider_title = known.title if known else recording.provider
     page = render_template(
         "admin/detail.html",
         r=recording,
         events=found.events,
-        attempts=found.attempts,
+        attempts=attempt_rows(list(found.attempts)),
+        max_attempts=max_attempts(),
+        next_try=next_try(recording, dt.datetime.now(dt.UTC)),
+        hint=hint_for(recording.last_error, provider_title),
         object_missing=object_missing,
         can_archive_again=recording.original_deleted_at is None,
         store_problem=store_problem,

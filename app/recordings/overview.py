@@ -4,7 +4,10 @@ Counting a million recordings by state and summing their sizes takes the
 database a quarter of a second; an operator does not need it fresher than
 half a minute. So each web worker keeps the last figures, hands them out at
 once, and refreshes them in the background when they are older than
-``FRESH_SECONDS`` (only the very first page of a worker waits for them).
+``FRESH_SECONDS``. Figures older than twice that (nobody looked for a while:
+the background refresh would hand out the last visitor's figures, however old)
+are read afresh before the page is answered, so a page never shows figures
+more than a minute old, and says how old they are.
 """
 
 from __future__ import annotations
@@ -62,7 +65,10 @@ class OverviewCache:
         figures = self._figures
         if figures is None:
             return self._read()
-        if time.time() - figures.taken > self.fresh_seconds:
+        age = time.time() - figures.taken
+        if age > 2 * self.fresh_seconds:
+            return self._read()
+        if age > self.fresh_seconds:
             self._refresh_in_background()
         return figures
 

@@ -27,11 +27,29 @@ SEARCH_MIN = 8  # characters of a SID prefix worth searching for
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """The recording that has waited longest to be archived."""
+
+    id: int
+    recording_sid: str
+    since: dt.datetime  # when we first heard of it
+
+
+@dataclass(frozen=True)
 class Overview:
     counts: dict[ArchiveState, int]
     bytes_archived: int
     oldest_queued_age: float | None  # seconds
     failures_24h: int  # failed tries that ended in the last 24 hours
+    oldest_waiting: Waiting | None = None
+    # Archived, but the scrub found the object missing or changed (counted in
+    # ``counts[DONE]`` too); 0 while recordings have no ``integrity`` column.
+    integrity_problems: int = 0
+
+
+# Values of the ``integrity`` column (the scrub's, issue 19) that mean the
+# archived object cannot be trusted.
+INTEGRITY_PROBLEMS = ("missing", "mismatch")
 
 
 def oldest_queued_age(session: Session, now: dt.datetime) -> float | None:
@@ -46,6 +64,36 @@ def oldest_queued_age(session: Session, now: dt.datetime) -> float | None:
     if oldest.tzinfo is None:  # SQLite's MIN() bypasses the column type
         oldest = dt.datetime.fromisoformat(str(oldest)).replace(tzinfo=dt.UTC)
     return max(0.0, (now - oldest).total_seconds())
+
+
+def oldest_waiting(session: Session) -> Waiting | None:
+    """The queued or running recording first heard of longest ago.
+
+    Not ``oldest_queued_age``: that is how overdue the next claim is, 0 while a
+    recording waits out its backoff between tries, however long it has waited.
+    """
+    row = session.execute(
+        select(Recording.id, Recording.recording_sid, Recording.created_at)
+        .where(Recording.archive_state.in_([ArchiveState.QUEUED, ArchiveState.RUNNING]))
+        .order_by(Recording.created_at, Recording.id)
+        .limit(1)
+    ).first()
+    return Waiting(row.id, row.recording_sid, row.created_at) if row else None
+
+
+def integrity_problems(session: Session) -> int:
+    """Archived recordings whose object the scrub found missing or changed."""
+    integrity = getattr(Recording, "integrity", None)  # the scrub's column, once it exists
+    if integrity is None:
+        return 0
+    return int(
+        session.execute(
+            select(func.count()).where(
+                Recording.archive_state == ArchiveState.DONE,
+                integrity.in_(INTEGRITY_PROBLEMS),
+            )
+        ).scalar_one()
+    )
 
 
 def overview(session: Session, now: dt.datetime | None = None) -> Overview:
@@ -69,7 +117,14 @@ def overview(session: Session, now: dt.datetime | None = None) -> Overview:
             ArchiveAttempt.outcome.in_([AttemptOutcome.RETRY.value, AttemptOutcome.FAILED.value]),
         )
     ).scalar_one()
-    return Overview(counts, archived, oldest_queued_age(session, now), int(failures))
+    return Overview(
+        counts,
+        archived,
+        oldest_queued_age(session, now),
+        int(failures),
+        oldest_waiting(session),
+        integrity_problems(session),
+    )
 
 
 def _prefix(text: str) -> str:
@@ -159,6 +214,24 @@ def list_recordings(
     rows = rows[:limit]
     last = rows[-1] if rows else None
     return Page(rows, Position(last.recorded_at, last.id) if more and last else None)
+
+
+# The listing counts its matches this far, then says "more than": at a million
+# recordings an exact count of a broad filter costs more than the page itself.
+COUNT_CAP = 1_000
+
+
+def count_matching(session: Session, where: RecordingFilter, cap: int = COUNT_CAP) -> int:
+    """How many recordings match ``where``, counted no further than ``cap`` + 1 (so
+    a page's "of 67" costs an index scan of at most that many rows)."""
+    matching = select(Recording.id).where(*where.conditions()).limit(cap + 1).subquery()
+    return int(session.execute(select(func.count()).select_from(matching)).scalar_one())
+
+
+def any_failed(session: Session, where: RecordingFilter) -> bool:
+    """Whether any failed recording matches ``where`` (the bulk retry is offered then)."""
+    conditions = [*where.conditions(), Recording.archive_state == ArchiveState.FAILED]
+    return session.execute(select(Recording.id).where(*conditions).limit(1)).first() is not None
 
 
 def count_failed(session: Session, where: RecordingFilter) -> int:

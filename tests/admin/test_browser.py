@@ -238,7 +238,7 @@ def test_an_operator_finds_plays_and_retries_recordings(web, seeded, page, live_
     page.locator("table.recordings td.sid a").first.click()
     assert "check the account SID and token" in page.inner_text(".error-box")
     page.screenshot(path=str(ARTIFACTS / "admin-detail-failed.png"), full_page=True)
-    page.click("text=Retry")
+    page.click("button:text-is('Retry')")  # not the hint, which says "then retry"
     page.wait_for_selector(".flash.success")
     assert "queued" in page.inner_text(".subtitle")
     with Session(live_engine) as session:
@@ -248,3 +248,190 @@ def test_an_operator_finds_plays_and_retries_recordings(web, seeded, page, live_
     assert state is ArchiveState.QUEUED
     assert not [e for e in errors if "Content Security Policy" in e], errors
     assert os.path.getsize(ARTIFACTS / "admin-listing.png") > 10_000
+
+
+@pytest.fixture
+def busy(live_engine, s3, bucket) -> dict[str, Recording]:
+    """A listing as an operator meets it: 67 recordings over three providers, archived
+    (one whose object has gone), retrying, failed for several reasons."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now - dt.timedelta(hours=3)
+    audio = tone()
+    common = {"account_sid": "AC" + "0" * 32, "provider_status": "completed", "channels": 2}
+    rows: dict[str, Recording] = {}
+    for n in range(60):
+        provider = ("twilio", "signalwire", "telnyx")[n % 3]
+        sid = f"RE{n:032x}" if provider != "telnyx" else f"{n:08x}-aaaa-4aaa-aaaa-{n:012x}"
+        key = f"{provider}/AC0/2026/12/02/{sid}.wav"
+        s3.put_object(Bucket=bucket, Key=key, Body=audio, ContentType="audio/x-wav")
+        at = start + dt.timedelta(minutes=n)
+        rows[f"done{n}"] = Recording(
+            **common,
+            provider=provider,
+            recording_sid=sid,
+            call_sid=f"CA{n:032x}" if n % 7 else None,
+            conference_sid=None if n % 7 else f"CF{n:032x}",
+            archive_state=ArchiveState.DONE,
+            duration_seconds=30 + 7 * n,
+            recorded_at=at,
+            started_at=at,
+            created_at=at,
+            updated_at=at,
+            bucket=bucket,
+            key=key,
+            size_bytes=262_144 + 10_000 * n,
+            sha256="0" * 64,
+            archived_channels=2 if n % 2 else 1,
+            archived_at=at + dt.timedelta(seconds=40),
+            original_deleted_at=at + dt.timedelta(seconds=41) if n % 4 else None,
+        )
+    late = now - dt.timedelta(minutes=20)
+    special = {
+        "missing": {
+            "recording_sid": "RE" + "d" * 32,
+            "archive_state": ArchiveState.DONE,
+            "bucket": bucket,
+            "key": "twilio/AC0/2026/12/02/RE" + "d" * 32 + ".wav",  # never put: gone
+            "size_bytes": 262_144,
+            "sha256": "0" * 64,
+            "archived_channels": 2,
+            "archived_at": late,
+        },
+        "retrying": {
+            "recording_sid": "RE" + "b" * 32,
+            "archive_state": ArchiveState.QUEUED,
+            "attempts": 2,
+            "next_attempt_at": now + dt.timedelta(minutes=4),
+            "created_at": now - dt.timedelta(minutes=17),
+            "last_error": "download of https://api.twilio.com/...: HTTP 503",
+        },
+        "credentials": {
+            "recording_sid": "RE" + "f" * 32,
+            "archive_state": ArchiveState.FAILED,
+            "attempts": 8,
+            "last_error": "download of https://api.twilio.com/2010-04-01/Accounts/AC0/"
+            "Recordings/RE" + "f" * 32 + ".wav: HTTP 401: the provider refused our "
+            "credentials; check the account SID and token",
+        },
+        "gone": {
+            "recording_sid": "RE" + "e" * 32,
+            "archive_state": ArchiveState.FAILED,
+            "attempts": 8,
+            "last_error": "download of https://api.twilio.com/...: HTTP 404 (not found; "
+            "media may not be ready yet)",
+        },
+        "denied": {
+            "recording_sid": "RE" + "c" * 32,
+            "archive_state": ArchiveState.FAILED,
+            "attempts": 8,
+            "last_error": "upload of twilio/AC0/2026/12/02/RE" + "c" * 32 + ".wav failed: "
+            "AccessDenied (HTTP 403): Access Denied",
+        },
+    }
+    for n, (name, fields) in enumerate(special.items()):
+        at = late + dt.timedelta(minutes=n)
+        values: dict[str, object] = {
+            **common,
+            "provider": "twilio",
+            "call_sid": "CA" + fields["recording_sid"][2:],  # type: ignore[index]
+            "duration_seconds": 95,
+            "recorded_at": at,
+            "started_at": at,
+            "created_at": at,
+            "updated_at": at,
+        }
+        values.update(fields)
+        rows[name] = Recording(**values)
+    rows["waiting"] = Recording(
+        **{**common, "provider_status": "in-progress"},
+        provider="signalwire",
+        recording_sid="RE" + "9" * 32,
+        call_sid="CA" + "9" * 32,
+        archive_state=ArchiveState.WAITING,
+        recorded_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    rows["nothing"] = Recording(
+        **{**common, "provider_status": "absent"},
+        provider="twilio",
+        recording_sid="RE" + "8" * 32,
+        call_sid="CA" + "8" * 32,
+        archive_state=ArchiveState.NO_MEDIA,
+        recorded_at=now - dt.timedelta(minutes=1),
+        created_at=now,
+        updated_at=now,
+    )
+    with Session(live_engine) as session:
+        session.add_all(rows.values())
+        session.flush()
+        retrying = rows["retrying"].id
+        tries = [
+            (1, "released", None, "the worker stopped; given back with no try counted"),
+            (1, "retry", 0, "download of https://api.twilio.com/...: HTTP 503"),
+            (2, "retry", 0, "download of https://api.twilio.com/...: HTTP 503"),
+        ]
+        for n, (number, outcome, moved, error) in enumerate(tries):
+            began = now - dt.timedelta(minutes=15 - 5 * n)
+            session.add(
+                ArchiveAttempt(
+                    recording_id=retrying,
+                    number=number,
+                    worker_id="vm:4242:abcd",
+                    started_at=began,
+                    ended_at=began + dt.timedelta(seconds=2),
+                    outcome=outcome,
+                    bytes_moved=moved,
+                    error=error,
+                )
+            )
+        session.commit()
+        for row in rows.values():
+            session.refresh(row)
+            session.expunge(row)
+    return rows
+
+
+def single_line_rows(page) -> list[str]:
+    """The table rows taller than one line of text (something in them wrapped)."""
+    heights = page.locator("table.recordings tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.getBoundingClientRect().height, r.innerText])"
+    )
+    shortest = min(h for h, _ in heights)
+    return [text for h, text in heights if h > shortest + 4]
+
+
+def test_the_console_reads_plainly_at_1366_px(web, busy, page):
+    """Screenshots first (they are the point), then what an operator should read there."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(f"{web}/admin/login")
+    page.fill("input[name=username]", USERNAME)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{web}/admin/")
+    page.screenshot(path=str(ARTIFACTS / "console-listing.png"), full_page=True)
+    page.goto(f"{web}/admin/?state=failed")
+    page.screenshot(path=str(ARTIFACTS / "console-listing-failed.png"), full_page=True)
+    page.goto(f"{web}/admin/?state=failed&provider=telnyx")
+    page.screenshot(path=str(ARTIFACTS / "console-listing-empty.png"), full_page=True)
+    for name in ("retrying", "credentials", "missing"):
+        page.goto(f"{web}/admin/recordings/{busy[name].id}")
+        page.screenshot(path=str(ARTIFACTS / f"console-detail-{name}.png"), full_page=True)
+
+    page.goto(f"{web}/admin/")
+    assert "1\N{EN DASH}50 of 67" in page.inner_text(".listing-head")
+    assert single_line_rows(page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366  # no sideways scroll
+    overview = page.inner_text(".overview")
+    assert "oldest not archived" in overview and "17m" in overview
+    page.goto(f"{web}/admin/?state=failed")
+    assert page.locator("table.recordings thead th", has_text="Why it failed").count() == 1
+    assert single_line_rows(page) == []
+    assert "1\N{EN DASH}3 of 3" in page.inner_text(".listing-head")
+    assert "Retry the failed recordings" in page.inner_text(".listing-head")
+    page.goto(f"{web}/admin/?state=failed&provider=telnyx")
+    assert page.locator(".listing-head a.button").count() == 0
+    page.goto(f"{web}/admin/recordings/{busy['retrying'].id}")
+    assert "try 3 of 8 is in" in page.inner_text(".next-try")
+    page.goto(f"{web}/admin/recordings/{busy['missing'].id}")
+    assert page.inner_text(".subtitle .state") == "archived, object missing"
