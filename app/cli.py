@@ -132,7 +132,7 @@ def reconcile_command(
         raise click.BadParameter("must be after --since", param_hint="--until")
     try:
         # Twilio with TWILIO_SUBACCOUNTS: every subaccount, closed ones first.
-        walks = account_walks(api)
+        walks = account_walks(api, None if dry_run else extensions().sessions)
     except ProviderError as exc:
         raise click.ClickException(f"listing accounts failed: {exc.message}") from None
     for account, account_api in walks:

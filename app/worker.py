@@ -265,7 +265,7 @@ class ReconcileSchedule:
                     continue
                 try:
                     # One walk per account (Twilio subaccounts: closed ones first).
-                    run.accounts = account_walks(api)
+                    run.accounts = account_walks(api, self.sessions)
                 except ProviderError as exc:
                     retry = work.backoff(run.claim.tries, RETRY_FAILED_RUN, self.every)
                     log.warning(

@@ -38,6 +38,7 @@ from app.providers.base import (
     RecordingStatus,
 )
 from app.providers.errors import ProviderError
+from app.recordings import accounts
 from app.recordings.models import ArchiveState, Recording
 from app.recordings.reports import record_reports
 from app.work import items
@@ -322,13 +323,19 @@ def account_label(listing: AccountListing) -> str:
     return f"{listing.account_sid} ({details})" if details else listing.account_sid
 
 
-def account_walks(api: ProviderApi) -> list[tuple[str | None, ProviderApi]]:
+def account_walks(
+    api: ProviderApi, sessions: sessionmaker[Session] | None = None
+) -> list[tuple[str | None, ProviderApi]]:
     """Each account of ``api`` to reconcile, labelled, in the order to walk them
     (closed first); the client alone, unlabelled, when it has no subaccounts.
+    With ``sessions``, the accounts' names and statuses are kept for the console.
     Raises ProviderError when the list of accounts cannot be had."""
     listings = api.account_listings() if isinstance(api, ListsAccounts) else []
     if not listings:
         return [(None, api)]
+    if sessions is not None:
+        with transaction(sessions) as session:
+            accounts.remember(session, api.name, listings)
     ordered = sorted(listings, key=lambda item: STATUS_PRIORITY.get(item.status or "", 3))
     return [(account_label(item), item.api) for item in ordered]
 

@@ -11,6 +11,7 @@ from app import create_app
 from app.db import make_session_factory
 from app.providers import twilio
 from app.providers.twilio_accounts import NOT_OURS_SECONDS
+from app.recordings.accounts import known_accounts
 from app.recordings.models import ArchiveState, Recording
 from tests.fakes.compat_api import Body
 from tests.helpers import (
@@ -191,5 +192,8 @@ def test_reconcile_walks_every_subaccount_closed_first_and_says_what_each_found(
     assert len(rows) == 7
     for row in rows:  # the media URL names the recording's own account
         assert f"/Accounts/{row.account_sid}/Recordings/{row.recording_sid}" in row.media_url
+    with make_session_factory(live_engine)() as session:
+        named = {a.account_sid: (a.friendly_name, a.status) for a in known_accounts(session)}
+    assert named == {ACCOUNT_SID: (None, "active"), **accounts}  # for the console
     listed = [r for r in fake_twilio.requests if r.path.endswith("/Recordings.json")]
     assert "AC" + "4" * 32 not in " ".join(r.path for r in listed)
