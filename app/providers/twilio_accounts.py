@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 from app.providers.errors import ProviderError, SigningKeyUnavailable
 from app.providers.twilio_api import TWILIO_ACCOUNT_SID, TwilioApi
+from app.telemetry import ACCOUNT_LOOKUPS
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ class SubaccountKeys:
         except ProviderError as exc:
             log.warning("look-up of Twilio account %s failed: %s", account_sid, exc.message)
             known = _Known(ours=False, looked_at=now, unavailable=True)
+            ACCOUNT_LOOKUPS.labels("unanswered").inc()
         else:
             ours = (
                 account is not None
@@ -215,9 +217,11 @@ class SubaccountKeys:
             )
             if ours and account is not None:
                 known = _Known(True, account.auth_token, account.friendly_name, account.status, now)
+                ACCOUNT_LOOKUPS.labels("subaccount").inc()
                 log.info("Twilio subaccount %s (%s) looked up", account_sid, account.status)
             else:
                 known = _Known(ours=False, looked_at=now)
+                ACCOUNT_LOOKUPS.labels("not_ours").inc()
                 log.info(
                     "Twilio account %s is not a subaccount of TWILIO_ACCOUNT_SID; its callbacks "
                     "are refused (asked again after %.0f s)",

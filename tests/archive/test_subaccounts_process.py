@@ -83,6 +83,9 @@ def test_subaccounts_are_archived_with_the_main_credentials_and_a_foreign_burst_
         assert codes == [204] * len(jobs) + [403] * len(foreign)
         wait_for(lambda: all_in_state(sessions, ArchiveState.DONE, len(jobs)), 60, "the archive")
         web_log = web.process.log()
+        metrics = requests.get(f"{web.base_url}/metrics", timeout=10).text
+    assert 'recording_archiver_account_lookups_total{outcome="subaccount"} 2.0' in metrics
+    assert 'recording_archiver_account_lookups_total{outcome="not_ours"} 1.0' in metrics
     assert fake_twilio.account_lookups == {**dict.fromkeys(SUBACCOUNTS, 1), FOREIGN: 1}
     for sid, body in bodies.items():
         row = recording(sessions, sid)
