@@ -162,9 +162,13 @@ class TwilioApi:
         Without: empty (this client's own listing alone)."""
         if not self.subaccounts:
             return []
-        listings = [AccountListing(self.account_sid, None, "active", self)]
+        main = AccountListing(self.account_sid, None, "active", self)
+        listings = []
         for account in self.list_accounts():
-            if account.sid == self.account_sid or account.owner_account_sid != self.account_sid:
+            if account.sid == self.account_sid:  # the list names the main account too
+                main = AccountListing(account.sid, account.friendly_name, "active", self)
+                continue
+            if account.owner_account_sid != self.account_sid:
                 continue
             if not TWILIO_ACCOUNT_SID.fullmatch(account.sid):
                 continue
@@ -176,7 +180,7 @@ class TwilioApi:
                     self.for_account(account.sid),
                 )
             )
-        return listings
+        return [main, *listings]
 
     def checked_recording_url(self, url: str, account_sid: str, recording_sid: str) -> str:
         """``url`` without extension, if it is this provider's URL for exactly this

@@ -119,7 +119,7 @@ def test_the_scheduled_run_archives_every_subaccounts_missed_recordings_closed_f
     log = worker.log()
     said = [
         log.index(f"scheduled reconcile of twilio {closed} (Old shop, closed): 2 listed, 2 queued"),
-        log.index(f"scheduled reconcile of twilio {ACCOUNT_SID} (active): 0 listed"),
+        log.index(f"scheduled reconcile of twilio {ACCOUNT_SID} (Main, active): 0 listed"),
         log.index(
             f"scheduled reconcile of twilio {active} (Open shop, active): 1 listed, 1 queued"
         ),

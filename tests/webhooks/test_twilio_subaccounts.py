@@ -180,7 +180,7 @@ def test_reconcile_walks_every_subaccount_closed_first_and_says_what_each_found(
     firsts = [line for line in result.output.splitlines() if "recordings listed" in line]
     assert firsts == [
         f"twilio {'AC' + '2' * 32} (Old shop, closed): 2 recordings listed in 1 page(s)",
-        f"twilio {ACCOUNT_SID} (active): 1 recordings listed in 1 page(s)",
+        f"twilio {ACCOUNT_SID} (Main, active): 1 recordings listed in 1 page(s)",
         f"twilio {'AC' + '1' * 32} (Open shop, active): 1 recordings listed in 1 page(s)",
         f"twilio {'AC' + '3' * 32} (Paused shop, suspended): 3 recordings listed in 1 page(s)",
     ]
@@ -194,6 +194,6 @@ def test_reconcile_walks_every_subaccount_closed_first_and_says_what_each_found(
         assert f"/Accounts/{row.account_sid}/Recordings/{row.recording_sid}" in row.media_url
     with make_session_factory(live_engine)() as session:
         named = {a.account_sid: (a.friendly_name, a.status) for a in known_accounts(session)}
-    assert named == {ACCOUNT_SID: (None, "active"), **accounts}  # for the console
+    assert named == {ACCOUNT_SID: ("Main", "active"), **accounts}  # for the console
     listed = [r for r in fake_twilio.requests if r.path.endswith("/Recordings.json")]
     assert "AC" + "4" * 32 not in " ".join(r.path for r in listed)
