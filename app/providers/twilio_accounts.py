@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.providers.errors import ProviderError, SigningKeyUnavailable
-from app.providers.twilio_api import TWILIO_ACCOUNT_SID, TwilioApi
+from app.providers.twilio_api import TwilioApi
 from app.telemetry import ACCOUNT_LOOKUPS
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,10 @@ LOOKUP_TIMEOUTS = (3.0, 5.0)
 # Look-ups of accounts not yet known, per process: a burst, then a steady rate.
 LOOKUP_BURST = 100
 LOOKUPS_PER_SECOND = 10.0
+# What is worth a look-up: Twilio writes SIDs in lower-case hex, so the same SID
+# in other cases (2^32 spellings that would each miss the "not ours" answer) is
+# checked with the main token, and refused.
+LOOKED_UP_SID = re.compile(r"AC[0-9a-f]{32}")
 
 
 @dataclass
@@ -105,9 +110,7 @@ class SubaccountKeys:
     def covers(self, account_sid: str) -> bool:
         """Whether callbacks naming ``account_sid`` are checked here (a well-formed
         SID other than the main account's)."""
-        return account_sid != self.api.account_sid and bool(
-            TWILIO_ACCOUNT_SID.fullmatch(account_sid)
-        )
+        return account_sid != self.api.account_sid and bool(LOOKED_UP_SID.fullmatch(account_sid))
 
     def serves(self, account_sid: str) -> bool:
         """Whether ``account_sid`` is known to be a subaccount of ours (no look-up)."""

@@ -128,3 +128,9 @@ def test_the_keeper_never_shows_a_token(keys, fake_twilio):
     token = fake_twilio.add_subaccount(SHOP, "Shop")
     keys.verify(SHOP, matches(token))
     assert token not in repr(keys) and token not in repr(keys._known[SHOP])
+
+
+def test_a_sid_in_other_letter_cases_is_not_worth_a_look_up(keys, fake_twilio):
+    assert keys.covers("AC" + "e" * 32)
+    assert not keys.covers("AC" + "E" * 32)
+    assert not keys.covers(ACCOUNT_SID)
