@@ -55,6 +55,10 @@ LOOKUPS_PER_SECOND = 10.0
 # in other cases (2^32 spellings that would each miss the "not ours" answer) is
 # checked with the main token, and refused.
 LOOKED_UP_SID = re.compile(r"AC[0-9a-f]{32}")
+# Past this many accounts kept, answers that have aged out are dropped: forged
+# callbacks naming ever new SIDs must not grow the process's memory without end
+# (at LOOKUPS_PER_SECOND, at most about 6,000 "not ours" answers are fresh).
+PRUNE_AT = 10_000
 
 
 @dataclass
@@ -102,7 +106,6 @@ class SubaccountKeys:
         self._known: dict[str, _Known] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self.lookups = 0  # made by this process (for tests and the bench)
 
     def __repr__(self) -> str:
         return f"<SubaccountKeys of {self.api.account_sid}: {len(self._known)} known>"
@@ -168,6 +171,8 @@ class SubaccountKeys:
                             UNAVAILABLE_SECONDS,
                         )
                     known = self._known[account_sid] = self._look_up(account_sid)
+            if len(self._known) > PRUNE_AT:
+                self._prune()
         assert known is not None
         if known.unavailable:
             raise SigningKeyUnavailable(
@@ -176,6 +181,13 @@ class SubaccountKeys:
                 UNAVAILABLE_SECONDS,
             )
         return known
+
+    def _prune(self) -> None:
+        """Forget the answers that are no longer fresh (subaccounts' tokens stay)."""
+        with self._locks_lock:
+            for sid in [sid for sid, known in self._known.items() if not self._fresh(known)]:
+                del self._known[sid]
+                self._locks.pop(sid, None)
 
     def _look_again(self, account_sid: str, token: str) -> _Known | None:
         """A new look-up after a mismatch, or None when the last re-look-up of this
@@ -203,7 +215,6 @@ class SubaccountKeys:
 
     def _look_up(self, account_sid: str) -> _Known:
         """Ask Twilio (called under the account's lock) what the account is."""
-        self.lookups += 1
         now = self.clock()
         try:
             account = self.api.fetch_account(account_sid, timeouts=self._timeouts())

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from app.providers import twilio_accounts
 from app.providers.errors import SigningKeyUnavailable
 from app.providers.twilio_accounts import (
     LOOKUP_BURST,
@@ -134,3 +135,17 @@ def test_a_sid_in_other_letter_cases_is_not_worth_a_look_up(keys, fake_twilio):
     assert keys.covers("AC" + "e" * 32)
     assert not keys.covers("AC" + "E" * 32)
     assert not keys.covers(ACCOUNT_SID)
+
+
+def test_aged_answers_are_forgotten_so_forged_sids_do_not_grow_memory(
+    keys, fake_twilio, clock, monkeypatch
+):
+    monkeypatch.setattr(twilio_accounts, "PRUNE_AT", 5)
+    token = fake_twilio.add_subaccount(SHOP, "Shop")
+    assert keys.verify(SHOP, matches(token)) is None
+    for n in range(4):
+        keys.verify(f"AC{n:032x}", matches("x"))
+    clock.now += NOT_OURS_SECONDS
+    for n in range(4, 6):
+        keys.verify(f"AC{n:032x}", matches("x"))
+    assert set(keys._known) == {SHOP, f"AC{4:032x}", f"AC{5:032x}"}
