@@ -17,7 +17,7 @@ from app.providers import PROVIDERS
 from app.providers.base import SendsTestCallbacks, not_configured
 from app.providers.errors import ProviderError
 from app.recordings import queue
-from app.recordings.reconcile import ARCHIVED, QUEUED, Summary, reconcile
+from app.recordings.reconcile import ARCHIVED, QUEUED, Summary, account_walks, reconcile
 
 
 class Progress:
@@ -131,17 +131,30 @@ def reconcile_command(
     end = until.replace(tzinfo=dt.UTC) if until else None
     if end is not None and end <= start:
         raise click.BadParameter("must be after --since", param_hint="--until")
-    progress = Progress(sys.stderr.isatty())
     try:
-        summary = reconcile(
-            extensions().sessions, api, start, end, dry_run=dry_run, on_page=progress.page
-        )
+        # Twilio with TWILIO_SUBACCOUNTS: every subaccount, closed ones first.
+        walks = account_walks(api, None if dry_run else extensions().sessions)
     except ProviderError as exc:
+        raise click.ClickException(f"listing accounts failed: {exc.message}") from None
+    for account, account_api in walks:
+        progress = Progress(sys.stderr.isatty())
+        try:
+            summary = reconcile(
+                extensions().sessions,
+                account_api,
+                start,
+                end,
+                dry_run=dry_run,
+                on_page=progress.page,
+                account=account,
+            )
+        except ProviderError as exc:
+            progress.done()
+            where = f" of {account}" if account else ""
+            raise click.ClickException(f"listing{where} failed: {exc.message}") from None
         progress.done()
-        raise click.ClickException(f"listing failed: {exc.message}") from None
-    progress.done()
-    for line in summary.lines():
-        click.echo(line)
+        for line in summary.lines():
+            click.echo(line)
 
 
 @click.command("decrypt")

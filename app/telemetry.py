@@ -34,6 +34,11 @@ SIGNATURE_REFUSALS = Counter(
     "Callbacks refused because their signature was missing, stale or wrong.",
     ["provider"],
 )
+ACCOUNT_LOOKUPS = Counter(
+    "recording_archiver_account_lookups",
+    "Look-ups of a Twilio subaccount's auth token (TWILIO_SUBACCOUNTS), by what Twilio said.",
+    ["outcome"],  # subaccount, not_ours, unanswered
+)
 
 # -- logs -------------------------------------------------------------------------------
 

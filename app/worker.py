@@ -41,6 +41,7 @@ from app.recordings.reconcile import (
     QUEUED,
     Reconciliation,
     Summary,
+    account_walks,
     claim_scheduled_run,
 )
 from app.storage import make_store
@@ -133,6 +134,8 @@ class _PeriodRun:
     claim: WorkClaim
     since: dt.datetime
     providers: list[tuple[str, ProviderApi]]
+    # The accounts of the provider in hand still to walk (Twilio subaccounts).
+    accounts: list[tuple[str | None, ProviderApi]] = field(default_factory=list)
     walk: Reconciliation | None = None
     lines: list[str] = field(default_factory=list)
     retry_in: dt.timedelta | None = None  # None: got through so far
@@ -201,6 +204,10 @@ class ReconcileSchedule:
             self._provider_done(run, run.walk.summary)
             run.walk = None
         run.lines.extend(
+            f"{_walk_name(api, account)}: not run: the worker was asked to stop"
+            for account, api in run.accounts
+        )
+        run.lines.extend(
             f"{name}: not run: the worker was asked to stop" for name, _ in run.providers
         )
         self._let_go(dt.timedelta(0), "\n".join(run.lines))
@@ -235,6 +242,19 @@ class ReconcileSchedule:
         assert run is not None
         while True:
             if run.walk is None:
+                if run.accounts:
+                    account, account_api = run.accounts.pop(0)
+                    if self.stop.is_set():
+                        run.lines.append(
+                            f"{_walk_name(account_api, account)}: not run: "
+                            "the worker was asked to stop"
+                        )
+                        run.retry_in = dt.timedelta(0)
+                        continue
+                    run.walk = Reconciliation(
+                        self.sessions, account_api, run.since, stop=self.stop, account=account
+                    )
+                    continue
                 if not run.providers:
                     self._end(run)
                     return
@@ -243,7 +263,21 @@ class ReconcileSchedule:
                     run.lines.append(f"{name}: not run: the worker was asked to stop")
                     run.retry_in = dt.timedelta(0)
                     continue
-                run.walk = Reconciliation(self.sessions, api, run.since, stop=self.stop)
+                try:
+                    # One walk per account (Twilio subaccounts: closed ones first).
+                    run.accounts = account_walks(api, self.sessions)
+                except ProviderError as exc:
+                    retry = work.backoff(run.claim.tries, RETRY_FAILED_RUN, self.every)
+                    log.warning(
+                        "scheduled reconcile of %s failed listing its accounts: %s; "
+                        "trying the period again in %.0f s",
+                        name,
+                        exc.message,
+                        retry.total_seconds(),
+                    )
+                    run.lines.append(f"{name}: failed listing accounts: {exc.message}")
+                    run.retry_in = retry if run.retry_in is None else min(run.retry_in, retry)
+                continue
             walk = run.walk
             try:
                 more = walk.step()
@@ -253,11 +287,11 @@ class ReconcileSchedule:
                 retry = work.backoff(run.claim.tries, RETRY_FAILED_RUN, self.every)
                 log.warning(
                     "scheduled reconcile of %s failed: %s; trying the period again in %.0f s",
-                    walk.api.name,
+                    walk.summary.label,
                     exc.message,
                     retry.total_seconds(),
                 )
-                run.lines.append(f"{walk.api.name}: failed: {exc.message}")
+                run.lines.append(f"{walk.summary.label}: failed: {exc.message}")
                 run.retry_in = retry if run.retry_in is None else min(run.retry_in, retry)
                 continue
             if not more:
@@ -273,12 +307,12 @@ class ReconcileSchedule:
         run.lines.extend(summary.lines())
         if summary.stopped:
             # Due again at once: another worker (or this one, restarted) goes on.
-            log.info("scheduled reconcile of %s stopped between pages", summary.provider)
+            log.info("scheduled reconcile of %s stopped between pages", summary.label)
             run.retry_in = dt.timedelta(0)
             return
         log.info(
             "scheduled reconcile of %s: %d listed, %d queued",
-            summary.provider,
+            summary.label,
             summary.listed,
             summary.outcomes[QUEUED],
         )
@@ -324,6 +358,10 @@ class ReconcileSchedule:
         if self._run is not None and self._run.walk is not None:
             self._run.walk.close()
         self._run = None
+
+
+def _walk_name(api: ProviderApi, account: str | None) -> str:
+    return f"{api.name} {account}" if account else api.name
 
 
 def worker_id() -> str:

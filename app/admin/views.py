@@ -29,7 +29,7 @@ from app.db import transaction
 from app.extensions import extensions, session_factory
 from app.providers import PROVIDERS
 from app.providers.http import origin_of
-from app.recordings import queries, queue
+from app.recordings import accounts, queries, queue
 from app.recordings.lifecycle import STATUS_RANK
 from app.recordings.models import ArchiveAttempt, ArchiveState, AttemptOutcome, Recording
 from app.recordings.overview import OverviewCache
@@ -48,6 +48,7 @@ PAGE_SIZE = 50
 PRESIGNED_SECONDS = 300
 _TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
 _SEARCH = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+_ACCOUNT = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 # ``Position.encode``'s shape, ASCII digits only: ``int()`` also takes signs,
 # spaces, underscores and other scripts' digits, and a driver refuses (500)
 # an id past the column's range.
@@ -103,6 +104,12 @@ def _last_day(value: str) -> dt.date:
     return day
 
 
+def _account_sid(value: str) -> str:
+    if not _ACCOUNT.fullmatch(value):
+        raise FilterRefused("an account SID has only letters, digits and - _ . :")
+    return value
+
+
 def _search(value: str) -> str:
     if len(value) < queries.SEARCH_MIN:
         raise FilterRefused(f"type at least {queries.SEARCH_MIN} characters of a SID to search")
@@ -120,6 +127,7 @@ FILTER_FIELDS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("from", "since", lambda value: _day("from", value)),
     ("to", "until", _last_day),
     ("q", "search", _search),
+    ("account", "account_sid", _account_sid),
 ]
 
 
@@ -260,6 +268,11 @@ def listing() -> ResponseReturnValue:
             # Offered only when some match; how many, the confirmation page counts.
             if where.state in (None, ArchiveState.FAILED):
                 some_failed = queries.any_failed(db, where)
+        # Twilio subaccounts' friendly names, as reconciliation last listed them.
+        known_accounts = accounts.known_accounts(db)
+        account_names = accounts.account_names(
+            db, {(r.provider, r.account_sid) for r in (page.rows if page else [])}
+        )
     rows = page.rows if page else []
     next_url = None
     if page and page.next:
@@ -291,6 +304,8 @@ def listing() -> ResponseReturnValue:
         problem=problem,
         next_page_url=next_url,
         first_page_url=listing_url(**query) if before else None,
+        known_accounts=known_accounts,
+        account_names=account_names,
         **common(),
     ), status
 
@@ -299,8 +314,10 @@ def listing() -> ResponseReturnValue:
 def detail(recording_id: int) -> ResponseReturnValue:
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)
-    if found is None:
-        abort(404, "no such recording")
+        if found is None:
+            abort(404, "no such recording")
+        pair = (found.recording.provider, found.recording.account_sid)
+        account_name = accounts.account_names(db, [pair]).get(pair)
     recording = found.recording
     object_missing = False
     store_problem = None
@@ -320,6 +337,7 @@ def detail(recording_id: int) -> ResponseReturnValue:
     page = render_template(
         "admin/detail.html",
         r=recording,
+        account_name=account_name,
         events=found.events,
         attempts=attempt_rows(list(found.attempts)),
         max_attempts=max_attempts(),
@@ -423,6 +441,8 @@ def describe(where: queries.RecordingFilter) -> ResponseReturnValue:
         parts.append(f"to {where.until}")
     if where.search:
         parts.append(f"SID starting {where.search}")
+    if where.account_sid:
+        parts.append(f"account {where.account_sid}")
     return ", ".join(parts)
 
 

@@ -131,6 +131,27 @@ class ProviderApi(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class AccountListing:
+    """One account whose recordings a reconciliation walks, and the client that
+    lists them (Twilio's subaccounts, listed with the main credentials)."""
+
+    account_sid: str
+    friendly_name: str | None
+    status: str | None  # the provider's: "active", "suspended", "closed"
+    api: ProviderApi
+
+
+@runtime_checkable
+class ListsAccounts(Protocol):
+    """A client that can reconcile several accounts (Twilio with subaccounts)."""
+
+    def account_listings(self) -> list[AccountListing]:
+        """Every account to reconcile, each with its lister; empty: this client's
+        own account alone. Raises ProviderError."""
+        ...
+
+
 class Provider(Protocol):
     """A voice provider: its settings, its callbacks, its API (made of declared
     parts by ``app.providers.declaration``)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from app.config import Env, Section, Settings
 from app.providers.base import IncomingCallback, ProviderApi, RecordingReport
@@ -33,6 +33,25 @@ class CallbackKeys:
     account_sid: str | None
 
 
+class AccountKeys(Protocol):
+    """Keys of accounts besides the one served (Twilio's subaccounts), each
+    looked up as its callbacks need it."""
+
+    def covers(self, account_sid: str) -> bool:
+        """Whether callbacks naming ``account_sid`` are checked here, not with the
+        section's own key."""
+        ...
+
+    def verify(self, account_sid: str, check: Callable[[str], str | None]) -> str | None:
+        """Why the callback (``check`` says it for one key) is not from that account
+        of ours, or None; SigningKeyUnavailable when its key cannot be had now."""
+        ...
+
+    def serves(self, account_sid: str) -> bool:
+        """Whether ``account_sid`` is known to be an account of ours."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeclaredProvider(Generic[S]):
     """A voice provider made of its declared parts (satisfies ``base.Provider``)."""
@@ -46,6 +65,8 @@ class DeclaredProvider(Generic[S]):
     keys: Callable[[S], CallbackKeys]
     client: Callable[[S, Timeouts], ProviderApi]  # only called once ``missing()`` is empty
     idempotency_header: str | None = None
+    # Other accounts' keys (None: the section's account alone is served).
+    account_keys: Callable[[S, Timeouts], AccountKeys | None] | None = None
 
     def read_settings(self, env: Env) -> Section:
         return self.read(env)
@@ -53,7 +74,19 @@ class DeclaredProvider(Generic[S]):
     def section(self, settings: Settings) -> S:
         return settings.section(self.name, self.section_type)
 
+    def other_accounts(self, settings: Settings) -> AccountKeys | None:
+        if self.account_keys is None:
+            return None
+        timeouts = (settings.http_connect_timeout, settings.http_read_timeout)
+        return self.account_keys(self.section(settings), timeouts)
+
     def verify(self, settings: Settings, callback: IncomingCallback) -> str | None:
+        # Which key checks it follows from the AccountSid the callback names: a
+        # forged AccountSid only chooses a key the forger does not hold either.
+        account_sid = callback.params.get("AccountSid", "")
+        others = self.other_accounts(settings)
+        if others is not None and others.covers(account_sid):
+            return others.verify(account_sid, lambda key: self.signer.verify(callback, key))
         return self.signer.verify(callback, self.keys(self.section(settings)).signing_key)
 
     def parse_callback(self, params: Mapping[str, str]) -> RecordingReport:
@@ -61,7 +94,10 @@ class DeclaredProvider(Generic[S]):
 
     def serves(self, settings: Settings, account_sid: str) -> bool:
         only = self.keys(self.section(settings)).account_sid
-        return only is None or account_sid == only
+        if only is None or account_sid == only:
+            return True
+        others = self.other_accounts(settings)
+        return others is not None and others.serves(account_sid)
 
     def api(self, settings: Settings) -> ProviderApi | None:
         section = self.section(settings)

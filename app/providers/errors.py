@@ -24,3 +24,14 @@ class CallbackError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+class SigningKeyUnavailable(Exception):
+    """The key that would check a callback cannot be had right now (the provider's
+    API did not answer the look-up): we cannot tell a good callback from a forged
+    one, so nothing is stored and the sender is asked to try again (503)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after

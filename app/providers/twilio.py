@@ -14,10 +14,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from app.config import Env
+from app.config import Env, Settings
 from app.providers.callback_format import IdFormats
 from app.providers.declaration import CallbackKeys, SharedKeyProvider, Timeouts
 from app.providers.signing.hmac_sha1 import HmacSigner
+from app.providers.twilio_accounts import SubaccountKeys, subaccount_keys
 from app.providers.twilio_api import TwilioApi
 
 NAME = "twilio"
@@ -56,6 +57,8 @@ class TwilioSettings:
     account_sid: str | None = None
     auth_token: str | None = field(default=None, repr=False)
     api_base_url: str = DEFAULT_API_BASE_URL
+    # TWILIO_SUBACCOUNTS: every subaccount of the account is served too.
+    subaccounts: bool = False
 
     @classmethod
     def from_env(cls, env: Env) -> TwilioSettings:
@@ -63,6 +66,7 @@ class TwilioSettings:
             account_sid=env.text("TWILIO_ACCOUNT_SID"),
             auth_token=env.text("TWILIO_AUTH_TOKEN"),
             api_base_url=env.base_url("TWILIO_API_BASE_URL", DEFAULT_API_BASE_URL),
+            subaccounts=env.boolean("TWILIO_SUBACCOUNTS", False),
         )
 
     def missing(self) -> list[str]:
@@ -90,7 +94,39 @@ def _client(section: TwilioSettings, timeouts: Timeouts) -> TwilioApi:
         auth_token=section.auth_token or "",
         extra_origin=REGIONAL_API_HOST,
         timeouts=timeouts,
+        subaccounts=section.subaccounts,
     )
+
+
+def _subaccount_keys(section: TwilioSettings, timeouts: Timeouts) -> SubaccountKeys | None:
+    if not section.subaccounts or section.missing():
+        return None
+    return subaccount_keys(
+        section.api_base_url, section.account_sid or "", section.auth_token or "", timeouts
+    )
+
+
+def auth_token_for(settings: Settings, account_sid: str) -> str | None:
+    """The auth token that signs ``account_sid``'s callbacks: the main account's, or
+    (with ``TWILIO_SUBACCOUNTS``) that subaccount's own, looked up and kept; None
+    for an account this deployment does not serve. Raises SigningKeyUnavailable
+    when the look-up gets no answer. (Forwarding signs with it, as Twilio would.)"""
+    section = PROVIDER.section(settings)
+    if section.missing():
+        return None
+    if account_sid == section.account_sid:
+        return section.auth_token
+    keys = PROVIDER.other_accounts(settings)
+    if keys is None or not keys.covers(account_sid):
+        return None
+    assert isinstance(keys, SubaccountKeys)
+    return keys.token_for(account_sid)
+
+
+def subaccount_name(settings: Settings, account_sid: str) -> str | None:
+    """A subaccount's friendly name, when this process has looked it up."""
+    keys = PROVIDER.other_accounts(settings)
+    return keys.friendly_name(account_sid) if isinstance(keys, SubaccountKeys) else None
 
 
 PROVIDER = SharedKeyProvider(
@@ -104,4 +140,5 @@ PROVIDER = SharedKeyProvider(
     client=_client,
     api_base_url=lambda section: section.api_base_url,
     idempotency_header=IDEMPOTENCY_HEADER,
+    account_keys=_subaccount_keys,
 )

@@ -8,17 +8,19 @@ origin and in whether ``RequestedChannels`` exists: both are arguments.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import logging
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from app.providers.base import MediaRef, RecordingReport
+from app.providers.base import AccountListing, MediaRef, RecordingReport
 from app.providers.callback_format import parse_rfc2822
 from app.providers.encryption import parse_encryption_details
 from app.providers.errors import ProviderError
@@ -26,6 +28,7 @@ from app.providers.http import (
     ResponseStream,
     delete_resource,
     entry_text,
+    json_object,
     listed_entries,
     new_session,
     origin_of,
@@ -39,6 +42,33 @@ from app.providers.http import (
 log = logging.getLogger(__name__)
 
 API_VERSION = "2010-04-01"
+# An account SID as Twilio writes it: what a subaccount's callback may name.
+TWILIO_ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
+
+
+@dataclass(frozen=True)
+class TwilioAccount:
+    """An account as ``GET /2010-04-01/Accounts/{Sid}.json`` describes it."""
+
+    sid: str
+    owner_account_sid: str | None
+    status: str  # "active", "suspended" or "closed"
+    friendly_name: str | None
+    auth_token: str | None = field(default=None, repr=False)
+
+
+def _account(document: Mapping[str, Any]) -> TwilioAccount:
+    def text(name: str) -> str | None:
+        value = document.get(name)
+        return value if isinstance(value, str) and value else None
+
+    return TwilioAccount(
+        sid=text("sid") or "",
+        owner_account_sid=text("owner_account_sid"),
+        status=text("status") or "",
+        friendly_name=text("friendly_name"),
+        auth_token=text("auth_token"),
+    )
 
 
 class TwilioApi:
@@ -61,10 +91,14 @@ class TwilioApi:
         extra_origin: re.Pattern[str] | None = None,
         timeouts: tuple[float, float] = (10.0, 30.0),
         requested_channels: bool = True,
+        subaccounts: bool = False,
     ) -> None:
         self.name = name
         self.api_base_url = api_base_url.rstrip("/")
         self.account_sid = account_sid
+        # TWILIO_SUBACCOUNTS: the main credentials act on every subaccount's paths.
+        self.subaccounts = subaccounts
+        self.listed_account = account_sid  # whose recordings ``list_recordings`` lists
         self._auth = (account_sid, auth_token)
         self._extra_origin = extra_origin
         self._requested_channels = requested_channels
@@ -75,7 +109,80 @@ class TwilioApi:
         return f"<TwilioApi {self.name} {self.api_base_url} {self.account_sid}>"
 
     def handles(self, account_sid: str) -> bool:
-        return account_sid == self.account_sid
+        """The main account; with subaccounts, any account SID (the webhook accepted
+        only our subaccounts' callbacks, reconciliation lists only theirs, and
+        Twilio refuses the main credentials on anyone else's paths)."""
+        if account_sid == self.account_sid:
+            return True
+        return self.subaccounts and bool(TWILIO_ACCOUNT_SID.fullmatch(account_sid))
+
+    def account_url(self, account_sid: str | None = None) -> str:
+        """``{api}/2010-04-01/Accounts/{Sid}``: where an account's resources live.
+        Requests under a subaccount's URL go with the main credentials too."""
+        return f"{self.api_base_url}/{API_VERSION}/Accounts/{account_sid or self.account_sid}"
+
+    def fetch_account(
+        self, account_sid: str, timeouts: tuple[float, float] | None = None
+    ) -> TwilioAccount | None:
+        """``GET /2010-04-01/Accounts/{Sid}.json`` with the main credentials; None when
+        Twilio does not show it to us (404, or 401/403: not an account of ours)."""
+        url = f"{self.account_url(account_sid)}.json"
+        try:
+            response = self.session.get(url, auth=self._auth, timeout=timeouts or self.timeouts)
+        except requests.RequestException as exc:
+            raise request_failed("account look-up", exc) from exc
+        if response.status_code in (401, 403, 404):
+            response.close()
+            return None
+        raise_for_status(response, "account look-up")
+        return _account(json_object(response, "account look-up"))
+
+    def list_accounts(self) -> Iterator[TwilioAccount]:
+        """``GET /2010-04-01/Accounts.json`` page by page: the main account and its
+        subaccounts (every one the main credentials see)."""
+        url = f"{self.api_base_url}/{API_VERSION}/Accounts.json"
+        pages = walk_pages(
+            self.session, url, {"PageSize": "1000"}, auth=self._auth, timeout=self.timeouts
+        )
+        for page in pages:
+            entries = page.get("accounts") or []
+            if not isinstance(entries, list):
+                raise ProviderError("listing accounts: 'accounts' is not a list", retryable=True)
+            for entry in entries:
+                if isinstance(entry, Mapping):
+                    yield _account(entry)
+
+    def for_account(self, account_sid: str) -> TwilioApi:
+        """This client listing ``account_sid``'s recordings (same credentials, session)."""
+        other = copy.copy(self)
+        other.listed_account = account_sid
+        return other
+
+    def account_listings(self) -> list[AccountListing]:
+        """With subaccounts: the main account, then each subaccount the listing shows
+        whose owner is the main account, each with a client that lists its recordings.
+        Without: empty (this client's own listing alone)."""
+        if not self.subaccounts:
+            return []
+        main = AccountListing(self.account_sid, None, "active", self)
+        listings = []
+        for account in self.list_accounts():
+            if account.sid == self.account_sid:  # the list names the main account too
+                main = AccountListing(account.sid, account.friendly_name, "active", self)
+                continue
+            if account.owner_account_sid != self.account_sid:
+                continue
+            if not TWILIO_ACCOUNT_SID.fullmatch(account.sid):
+                continue
+            listings.append(
+                AccountListing(
+                    account.sid,
+                    account.friendly_name,
+                    account.status,
+                    self.for_account(account.sid),
+                )
+            )
+        return [main, *listings]
 
     def checked_recording_url(self, url: str, account_sid: str, recording_sid: str) -> str:
         """``url`` without extension, if it is this provider's URL for exactly this
@@ -161,7 +268,7 @@ class TwilioApi:
         "on or before" a day (GMT), so ``until`` (exclusive) asks for the day
         before it. (twilio-python ``rest/api/v2010/account/recording``.)
         """
-        url = f"{self.api_base_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings.json"
+        url = f"{self.account_url(self.listed_account)}/Recordings.json"
         first = {"DateCreated>": since.date().isoformat(), "PageSize": str(page_size)}
         if until is not None:
             first["DateCreated<"] = (until - dt.timedelta(microseconds=1)).date().isoformat()
@@ -180,7 +287,7 @@ class TwilioApi:
         started = item.get("start_time") or item.get("date_created")
         return RecordingReport(
             provider=self.name,
-            account_sid=entry_text(item, "account_sid") or self.account_sid,
+            account_sid=entry_text(item, "account_sid") or self.listed_account,
             recording_sid=str(item["sid"]),
             status=entry_text(item, "status") or "",
             call_sid=entry_text(item, "call_sid"),

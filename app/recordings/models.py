@@ -225,3 +225,16 @@ class MetricTotal(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     labels: Mapped[str] = mapped_column(String(255), primary_key=True)  # 'k="v",k="v"'
     value: Mapped[float] = mapped_column(Float)
+
+
+class ProviderAccount(Base):
+    """An account a provider listed to us (Twilio's subaccounts): what people call
+    it, for the console's filter and listing. Reconciliation keeps it current."""
+
+    __tablename__ = "provider_accounts"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    friendly_name: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(String(32))  # the provider's: active, closed...
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -142,6 +142,7 @@ class RecordingFilter:
     since: dt.date | None = None  # recorded on or after this day (UTC)
     until: dt.date | None = None  # recorded on or before this day (UTC)
     search: str | None = None  # a call, recording or conference SID, or its first characters
+    account_sid: str | None = None  # one account's (a Twilio subaccount's) recordings
 
     def conditions(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -151,6 +152,8 @@ class RecordingFilter:
             where.append(Recording.provider_status == self.provider_status)
         if self.provider:
             where.append(Recording.provider == self.provider)
+        if self.account_sid:
+            where.append(Recording.account_sid == self.account_sid)
         if self.since is not None:
             start = dt.datetime.combine(self.since, dt.time(), dt.UTC)
             where.append(Recording.recorded_at >= start)

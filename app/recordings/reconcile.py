@@ -30,8 +30,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import transaction, utcnow
-from app.providers.base import ProviderApi, RecordingReport, RecordingStatus
+from app.providers.base import (
+    AccountListing,
+    ListsAccounts,
+    ProviderApi,
+    RecordingReport,
+    RecordingStatus,
+)
 from app.providers.errors import ProviderError
+from app.recordings import accounts
 from app.recordings.models import ArchiveState, Recording
 from app.recordings.reports import record_reports
 from app.work import items
@@ -74,6 +81,11 @@ class Summary:
     seconds: float = 0.0
     waiting_seconds: float = 0.0  # waiting for the provider's next page
     stopped: bool = False  # ended early: the worker was asked to stop
+    account: str | None = None  # which of the provider's accounts (Twilio subaccounts)
+
+    @property
+    def label(self) -> str:
+        return self.provider if self.account is None else f"{self.provider} {self.account}"
 
     def add(self, other: dict[str, int]) -> None:
         for name, count in other.items():
@@ -83,7 +95,7 @@ class Summary:
         verb = "would be " if self.dry_run else ""
         rate = self.listed / self.seconds if self.seconds else 0.0
         waiting = 100 * self.waiting_seconds / self.seconds if self.seconds else 0.0
-        lines = [f"{self.provider}: {self.listed:,} recordings listed in {self.pages} page(s)"]
+        lines = [f"{self.label}: {self.listed:,} recordings listed in {self.pages} page(s)"]
         if self.stopped:
             lines[0] += " (stopped early: the worker was asked to stop)"
         for name in OUTCOMES:
@@ -226,12 +238,13 @@ class Reconciliation:
         dry_run: bool = False,
         page_size: int = PAGE_SIZE,
         stop: threading.Event | None = None,
+        account: str | None = None,
     ) -> None:
         self.sessions = sessions
         self.api = api
         self.dry_run = dry_run
         self.stop = stop
-        self.summary = Summary(api.name, dry_run)
+        self.summary = Summary(api.name, dry_run, account=account)
         self._started = time.perf_counter()
         self._pages = _prefetched(api.list_recordings(since, until, page_size), stop)
 
@@ -269,6 +282,7 @@ def reconcile(
     page_size: int = PAGE_SIZE,
     on_page: Callable[[Summary], None] | None = None,
     stop: threading.Event | None = None,
+    account: str | None = None,
 ) -> Summary:
     """List ``api``'s recordings created in ``[since, until)`` and record what the
     callbacks missed. Raises ProviderError when the listing fails.
@@ -277,7 +291,14 @@ def reconcile(
     pages; ``Summary.stopped`` then says it did not get through the listing.
     """
     walk = Reconciliation(
-        sessions, api, since, until, dry_run=dry_run, page_size=page_size, stop=stop
+        sessions,
+        api,
+        since,
+        until,
+        dry_run=dry_run,
+        page_size=page_size,
+        stop=stop,
+        account=account,
     )
     try:
         while walk.step():
@@ -288,6 +309,35 @@ def reconcile(
         # fetcher must not wait for a reader that is gone.
         walk.close()
     return walk.summary
+
+
+# Which accounts' listings go first: a closed Twilio subaccount is deleted,
+# recordings and all, 30 days after it closes, so its recordings are the most
+# at risk; then the active ones (the main account first), then suspended ones.
+STATUS_PRIORITY = {"closed": 0, "active": 1, "suspended": 2}
+
+
+def account_label(listing: AccountListing) -> str:
+    """``AC… (friendly name, status)``, as the summary names the account."""
+    details = ", ".join(part for part in (listing.friendly_name, listing.status) if part)
+    return f"{listing.account_sid} ({details})" if details else listing.account_sid
+
+
+def account_walks(
+    api: ProviderApi, sessions: sessionmaker[Session] | None = None
+) -> list[tuple[str | None, ProviderApi]]:
+    """Each account of ``api`` to reconcile, labelled, in the order to walk them
+    (closed first); the client alone, unlabelled, when it has no subaccounts.
+    With ``sessions``, the accounts' names and statuses are kept for the console.
+    Raises ProviderError when the list of accounts cannot be had."""
+    listings = api.account_listings() if isinstance(api, ListsAccounts) else []
+    if not listings:
+        return [(None, api)]
+    if sessions is not None:
+        with transaction(sessions) as session:
+            accounts.remember(session, api.name, listings)
+    ordered = sorted(listings, key=lambda item: STATUS_PRIORITY.get(item.status or "", 3))
+    return [(account_label(item), item.api) for item in ordered]
 
 
 def period_start(now: dt.datetime, every: dt.timedelta) -> dt.datetime:
@@ -321,6 +371,7 @@ __all__ = [
     "ProviderError",
     "Reconciliation",
     "Summary",
+    "account_walks",
     "claim_scheduled_run",
     "reconcile",
 ]

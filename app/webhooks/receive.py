@@ -16,7 +16,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from app.extensions import extensions, get_settings
 from app.providers.base import IncomingCallback, Provider, not_configured
-from app.providers.errors import CallbackError
+from app.providers.errors import CallbackError, SigningKeyUnavailable
 from app.recordings.lifecycle import STATUS_RANK
 from app.recordings.reports import CallbackEvent, record_callback
 from app.telemetry import SIGNATURE_REFUSALS
@@ -116,7 +116,16 @@ def receive_recording_status(provider: Provider) -> Response:
     g.callback_status = status if status in STATUS_RANK else "other"
     problem = not_configured(provider, settings)
     if problem is None:
-        problem = provider.verify(settings, callback)
+        try:
+            problem = provider.verify(settings, callback)
+        except SigningKeyUnavailable as exc:
+            # The key is the provider's to give and it did not: we cannot tell a good
+            # callback from a forged one, so nothing is stored; the sender may retry,
+            # and reconciliation finds the recording anyway.
+            log.warning("could not check %s callback to %s: %s", provider.name, request.path, exc)
+            response = refuse(503, exc.message)
+            response.headers["Retry-After"] = str(round(exc.retry_after))
+            return response
         if problem is not None:
             SIGNATURE_REFUSALS.labels(provider.name).inc()
             log.warning("refused %s callback to %s: %s", provider.name, request.path, problem)

@@ -8,6 +8,14 @@ the API lives on the server. Only the part the archive worker touches is served:
            optional ?RequestedChannels=1|2
     GET    /2010-04-01/Accounts/{AC}/Recordings/{RE}.json  (a small metadata document)
     DELETE /2010-04-01/Accounts/{AC}/Recordings/{RE}.json  (or no extension)
+    GET    /2010-04-01/Accounts/{AC}/Recordings.json       (the listing, of any account held)
+    GET    /2010-04-01/Accounts.json                       (the main account and its subaccounts)
+    GET    /2010-04-01/Accounts/{AC}.json                  (one account: owner, auth token, status)
+
+Subaccounts (``add_subaccount``) are served as Twilio serves them: the main
+account's credentials reach every subaccount's paths; a subaccount's own reach
+only its own. ``rotate_token`` gives one a new auth token; ``account_lookups``
+counts the ``Accounts/{AC}.json`` requests per SID.
 
 Every request needs HTTP Basic auth (account SID / auth token), as Twilio does;
 otherwise 401. Bodies are streamed in chunks, so a :class:`Body` can be hundreds
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -66,6 +75,18 @@ def _route(path_prefix: str) -> re.Pattern[str]:
     return re.compile(
         rf"^{re.escape(path_prefix)}/{API_VERSION}/Accounts/(?P<account>[^/]+)/Recordings/"
         r"(?P<sid>[^/.]+)(?:\.(?P<ext>[A-Za-z0-9]+))?$"
+    )
+
+
+def _accounts_route(path_prefix: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"^{re.escape(path_prefix)}/{API_VERSION}/Accounts(?:/(?P<account>[^/.]+))?\.json$"
+    )
+
+
+def _list_route(path_prefix: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"^{re.escape(path_prefix)}/{API_VERSION}/Accounts/(?P<account>[^/]+)/Recordings\.json$"
     )
 
 
@@ -210,6 +231,7 @@ class _Recording:
     pause_after: int | None = None  # pause stall_seconds after this many bytes, then go on
     # What the listing says about it.
     status: str = "completed"
+    account_sid: str = ""  # whose recording: the main account when empty
     date_created: dt.datetime | None = None
     call_sid: str | None = None
     duration: int = 42
@@ -219,6 +241,17 @@ class _Recording:
     # Voice Recording Encryption: what the resource's ``encryption_details`` says
     # (an .mp3 of it is then refused, as Twilio does: error 16109).
     encryption_details: Any = None
+
+
+@dataclass
+class FakeAccount:
+    """A subaccount (or a foreign account, with another ``owner_account_sid``)."""
+
+    sid: str
+    auth_token: str
+    owner_account_sid: str
+    friendly_name: str
+    status: str = "active"  # "active", "suspended" or "closed"
 
 
 @dataclass
@@ -307,7 +340,14 @@ class FakeCompatApi(Served):
         self.auth_token = auth_token
         self.path_prefix = path_prefix.rstrip("/")
         self._route = _route(self.path_prefix)
-        self._list_path = f"{self.path_prefix}/{API_VERSION}/Accounts/{account_sid}/Recordings.json"
+        self._list_route = _list_route(self.path_prefix)
+        self._accounts_route = _accounts_route(self.path_prefix)
+        # Subaccounts (and foreign accounts) by SID; see ``add_subaccount``.
+        self.accounts: dict[str, FakeAccount] = {}
+        # ``GET Accounts/{Sid}.json`` requests, by SID.
+        self.account_lookups: collections.Counter[str] = collections.Counter()
+        # Statuses ``Accounts/{Sid}.json`` answers with first, one each (an API outage).
+        self.account_faults: list[int] = []
         # Seconds each listing page takes to answer (a provider far away).
         self.list_delay = 0.0
         # The most entries a page holds, whatever PageSize asks (providers cap it).
@@ -346,11 +386,35 @@ class FakeCompatApi(Served):
         """Where the API lives: what ``TWILIO_API_BASE_URL`` (or the like) points at."""
         return f"{self.origin}{self.path_prefix}"
 
-    def recording_url(self, recording_sid: str) -> str:
+    def recording_url(self, recording_sid: str, account_sid: str | None = None) -> str:
         """What the provider sends as ``RecordingUrl``: no extension."""
-        return (
-            f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording_sid}"
-        )
+        account = account_sid or self.account_sid
+        return f"{self.base_url}/{API_VERSION}/Accounts/{account}/Recordings/{recording_sid}"
+
+    def add_subaccount(
+        self,
+        sid: str,
+        friendly_name: str,
+        *,
+        status: str = "active",
+        owner_account_sid: str | None = None,
+    ) -> str:
+        """A subaccount of the main account (or of ``owner_account_sid``: a foreign
+        account the main credentials can see, which real Twilio never shows);
+        returns its auth token."""
+        token = "sub-token-" + hashlib.sha256(f"{sid}{time.time_ns()}".encode()).hexdigest()[:24]
+        with self._lock:
+            self.accounts[sid] = FakeAccount(
+                sid, token, owner_account_sid or self.account_sid, friendly_name, status
+            )
+        return token
+
+    def rotate_token(self, sid: str) -> str:
+        """Give the subaccount a new auth token (the old one stops working); returns it."""
+        token = "rotated-" + hashlib.sha256(f"{sid}{time.time_ns()}".encode()).hexdigest()[:24]
+        with self._lock:
+            self.accounts[sid].auth_token = token
+        return token
 
     # -- scripting
 
@@ -376,6 +440,7 @@ class FakeCompatApi(Served):
         duration: int = 42,
         formats: dict[str | None, Payload] | None = None,
         encryption_details: Any = None,
+        account_sid: str | None = None,
     ) -> None:
         """Serve a recording (replacing any with the same SID).
 
@@ -417,6 +482,7 @@ class FakeCompatApi(Served):
             delete_statuses=list(delete_statuses),
             pause_after=pause_after,
             status=status,
+            account_sid=account_sid or self.account_sid,
             date_created=(date_created or dt.datetime.now(dt.UTC)).astimezone(dt.UTC),
             call_sid=call_sid,
             duration=duration,
@@ -461,22 +527,32 @@ class FakeCompatApi(Served):
 
     # -- internals (called from handler threads)
 
-    def _auth_ok(self, header: str | None) -> bool:
+    def _authenticated(self, header: str | None) -> str | None:
+        """The account whose SID and auth token the Basic header gives, or None."""
         if not header:
-            return False
+            return None
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
-            return False
+            return None
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            return False
+            return None
         user, sep, password = decoded.partition(":")
-        return (
-            sep == ":"
-            and hmac.compare_digest(user.encode(), self.account_sid.encode())
-            and hmac.compare_digest(password.encode(), self.auth_token.encode())
-        )
+        if sep != ":":
+            return None
+        with self._lock:
+            tokens = {self.account_sid: self.auth_token}
+            tokens.update((a.sid, a.auth_token) for a in self.accounts.values())
+        token = tokens.get(user)
+        if token is None or not hmac.compare_digest(password.encode(), token.encode()):
+            return None
+        return user
+
+    def _auth_ok(self, header: str | None, account: str | None) -> bool:
+        """The main account's credentials reach every path; a subaccount's its own only."""
+        user = self._authenticated(header)
+        return user is not None and (user == self.account_sid or user == account)
 
     def _handle(self, handler: Handler) -> None:
         arrived = time.monotonic()
@@ -486,8 +562,17 @@ class FakeCompatApi(Served):
         match = self._route.match(split.path)
         method = handler.command
         kind = "other"
-        if split.path == self._list_path and method == "GET":
+        listing = self._list_route.match(split.path)
+        accounts = self._accounts_route.match(split.path)
+        found = match or listing or accounts
+        account = found["account"] if found else None  # whose path this is
+        if listing and method == "GET":
             kind = "list"
+        elif accounts and method == "GET":
+            kind = "account" if accounts["account"] else "accounts"
+            if accounts["account"]:
+                with self._lock:
+                    self.account_lookups[accounts["account"]] += 1
         if match:
             ext = match["ext"]
             if method in ("GET", "HEAD") and ext in _MEDIA_TYPES:
@@ -502,7 +587,7 @@ class FakeCompatApi(Served):
             query=query,
             recording_sid=match["sid"] if match else None,
             status=0,
-            auth_ok=self._auth_ok(handler.headers.get("Authorization")),
+            auth_ok=self._auth_ok(handler.headers.get("Authorization"), account),
             time=arrived,
             kind=kind,
             headers={k: v for k, v in handler.headers.items()},
@@ -517,7 +602,7 @@ class FakeCompatApi(Served):
             except BaseException as exc:  # noqa: BLE001 - kept for the test to look at
                 self.hook_errors.append(exc)
 
-        answer = self._decide(record, match)
+        answer = self._decide(record, match, account)
         with self._lock:
             record.status = answer.status
         if answer.payload is not None:
@@ -525,13 +610,17 @@ class FakeCompatApi(Served):
         else:
             self._send_simple(handler, record, answer)
 
-    def _decide(self, record: RecordedRequest, match: re.Match[str] | None) -> _Answer:
+    def _decide(
+        self, record: RecordedRequest, match: re.Match[str] | None, account: str | None
+    ) -> _Answer:
+        if record.kind in ("account", "accounts"):
+            return self._account_answer(record, account)
         if record.kind == "list":
             if not record.auth_ok:
                 return twilio_error(401, "Authenticate")
             if self.list_delay:
                 time.sleep(self.list_delay)
-            answer = self._list_page(record.query)
+            answer = self._list_page(record.query, account or self.account_sid)
             with self._lock:
                 fault = self.list_faults.pop(0) if self.list_faults else None
             return broken_page(answer, fault) if fault else answer
@@ -546,11 +635,9 @@ class FakeCompatApi(Served):
             if record.method in ("GET", "HEAD"):
                 return not_found
             return twilio_error(405, f"Method {record.method} not allowed on {record.path}")
-        if match["account"] != self.account_sid:
-            return not_found
         with self._lock:
             recording = self._recordings.get(match["sid"])
-            if recording is None or recording.deleted:
+            if recording is None or recording.deleted or recording.account_sid != account:
                 return not_found
             if record.kind == "delete":
                 if recording.delete_statuses:
@@ -601,13 +688,62 @@ class FakeCompatApi(Served):
             payload = recording.formats.get(ext, payload)
             return _Answer(status=200, payload=payload, content_type=_MEDIA_TYPES[ext], fault=fault)
 
+    def _account_document(self, account: FakeAccount) -> dict[str, Any]:
+        path = f"{self.path_prefix}/{API_VERSION}/Accounts/{account.sid}"
+        return {
+            "sid": account.sid,
+            "owner_account_sid": account.owner_account_sid,
+            "auth_token": account.auth_token,
+            "friendly_name": account.friendly_name,
+            "status": account.status,
+            "type": "Full",
+            "uri": f"{path}.json",
+        }
+
+    def _account_answer(self, record: RecordedRequest, account: str | None) -> _Answer:
+        """``Accounts/{Sid}.json`` (the main account's credentials, or the account's
+        own) and ``Accounts.json`` (the main account first, then its subaccounts,
+        paged by ``Page``/``PageSize``)."""
+        if not record.auth_ok:
+            return twilio_error(401, "Authenticate")
+        main = FakeAccount(self.account_sid, self.auth_token, self.account_sid, "Main", "active")
+        with self._lock:
+            if record.kind == "account" and self.account_faults:
+                return twilio_error(self.account_faults.pop(0))
+            subaccounts = [
+                a for a in self.accounts.values() if a.owner_account_sid == self.account_sid
+            ]
+            found = self.accounts.get(account or "")
+            if record.kind == "account":
+                if account == self.account_sid:
+                    found = main
+                if found is None:
+                    return twilio_error(404, f"The requested resource {record.path} was not found")
+                return _Answer(status=200, json_body=self._account_document(found))
+            everyone = [self._account_document(a) for a in (main, *subaccounts)]
+        size = max(1, int(record.query.get("PageSize", "50")))
+        number = int(record.query.get("Page", "0"))
+        page = everyone[number * size : (number + 1) * size]
+        base = f"{self.path_prefix}/{API_VERSION}/Accounts.json"
+        more = (number + 1) * size < len(everyone)
+        return _Answer(
+            status=200,
+            json_body={
+                "accounts": page,
+                "page": number,
+                "page_size": size,
+                "next_page_uri": f"{base}?PageSize={size}&Page={number + 1}" if more else None,
+            },
+        )
+
     def _metadata(self, recording: _Recording) -> dict[str, Any]:
-        path = f"{self.path_prefix}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{recording.sid}"
+        account = recording.account_sid or self.account_sid
+        path = f"{self.path_prefix}/{API_VERSION}/Accounts/{account}/Recordings/{recording.sid}"
         dual = recording.dual is not None and not recording.dual_unsupported
         created = recording.date_created or dt.datetime.now(dt.UTC)
         return {
             "sid": recording.sid,
-            "account_sid": self.account_sid,
+            "account_sid": account,
             "call_sid": recording.call_sid,
             "conference_sid": None,
             "status": recording.status,
@@ -622,7 +758,7 @@ class FakeCompatApi(Served):
             "encryption_details": recording.encryption_details,
         }
 
-    def _list_page(self, query: dict[str, str]) -> _Answer:
+    def _list_page(self, query: dict[str, str], account: str) -> _Answer:
         """Newest first; ``DateCreated>``/``<`` (on or after / on or before a day, as
         Twilio reads them), ``PageSize``, and a ``PageToken`` cursor (the last SID)."""
         try:
@@ -636,7 +772,9 @@ class FakeCompatApi(Served):
         except ValueError:
             return twilio_error(400, "Invalid PageSize or DateCreated")
         with self._lock:
-            rows = [r for r in self._recordings.values() if not r.deleted]
+            rows = [
+                r for r in self._recordings.values() if not r.deleted and r.account_sid == account
+            ]
         rows.sort(
             key=lambda r: (r.date_created or dt.datetime.min.replace(tzinfo=dt.UTC), r.sid),
             reverse=True,
@@ -656,7 +794,7 @@ class FakeCompatApi(Served):
             start = 0
         page = rows[start : start + size]
         more = start + size < len(rows)
-        base = self._list_path
+        base = f"{self.path_prefix}/{API_VERSION}/Accounts/{account}/Recordings.json"
         common = f"PageSize={size}" + "".join(
             f"&{k}={v}" for k, v in query.items() if k.startswith("DateCreated")
         )
