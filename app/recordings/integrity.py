@@ -94,19 +94,6 @@ def is_problem(integrity: Integrity) -> bool:
     return integrity in INTEGRITY_PROBLEMS
 
 
-def by_integrity(session: Session) -> dict[Integrity, int]:
-    """Archived recordings by what their last read-back found."""
-    counts = {state: 0 for state in Integrity}
-    rows = session.execute(
-        select(Recording.integrity, func.count())
-        .where(Recording.archived_at.is_not(None))
-        .group_by(Recording.integrity)
-    ).all()
-    for state, number in rows:
-        counts[Integrity(state)] = int(number)
-    return counts
-
-
 def find_by_sid(session: Session, recording_sid: str) -> list[Recording]:
     """Every recording with this SID (one per provider at most; in practice one)."""
     return list(

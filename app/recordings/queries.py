@@ -16,12 +16,17 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.recordings.models import (
+    INTEGRITY_PROBLEMS,
     ArchiveAttempt,
     ArchiveState,
     AttemptOutcome,
+    Integrity,
     Recording,
     RecordingEvent,
 )
+
+# The listing's integrity filter: a state, or every problem at once.
+INTEGRITY_PROBLEMS_FILTER = "problems"
 
 SEARCH_MIN = 8  # characters of a SID prefix worth searching for
 
@@ -32,6 +37,8 @@ class Overview:
     bytes_archived: int
     oldest_queued_age: float | None  # seconds
     failures_24h: int  # failed tries that ended in the last 24 hours
+    # Archived recordings by what their last read-back found (the scrub).
+    integrity: dict[Integrity, int] = field(default_factory=dict)
 
 
 def oldest_queued_age(session: Session, now: dt.datetime) -> float | None:
@@ -69,7 +76,14 @@ def overview(session: Session, now: dt.datetime | None = None) -> Overview:
             ArchiveAttempt.outcome.in_([AttemptOutcome.RETRY.value, AttemptOutcome.FAILED.value]),
         )
     ).scalar_one()
-    return Overview(counts, archived, oldest_queued_age(session, now), int(failures))
+    integrity = {state: 0 for state in Integrity}
+    for found, number in session.execute(
+        select(Recording.integrity, func.count())
+        .where(Recording.archived_at.is_not(None))
+        .group_by(Recording.integrity)
+    ).all():
+        integrity[Integrity(found)] = int(number)
+    return Overview(counts, archived, oldest_queued_age(session, now), int(failures), integrity)
 
 
 def _prefix(text: str) -> str:
@@ -87,6 +101,8 @@ class RecordingFilter:
     since: dt.date | None = None  # recorded on or after this day (UTC)
     until: dt.date | None = None  # recorded on or before this day (UTC)
     search: str | None = None  # a call, recording or conference SID, or its first characters
+    legal_hold: bool = False  # only recordings under a legal hold
+    integrity: str | None = None  # an Integrity value, or INTEGRITY_PROBLEMS_FILTER
 
     def conditions(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -102,6 +118,12 @@ class RecordingFilter:
         if self.until is not None:
             end = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), dt.UTC)
             where.append(Recording.recorded_at < end)
+        if self.legal_hold:
+            where.append(Recording.legal_hold.is_(True))
+        if self.integrity == INTEGRITY_PROBLEMS_FILTER:
+            where.append(Recording.integrity.in_(INTEGRITY_PROBLEMS))
+        elif self.integrity is not None:
+            where.append(Recording.integrity == Integrity(self.integrity))
         if self.search:
             pattern = _prefix(self.search)
             where.append(
