@@ -18,13 +18,17 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from flask import Flask
 
+from app import create_app
 from app.archive.pipeline import Archiver
 from app.archive.retention import LegalHoldRefused, set_legal_hold
+from app.config import Settings
 from app.db import transaction
 from app.recordings import queue
 from app.storage import RetentionUnsupported, make_store
 from app.worker import check_retention_at_start
+from tests.admin.helpers import HTML, PASSWORD, USERNAME, csrf_token, log_in
 from tests.archive.helpers import drain, queue_recording, recording
 from tests.fakes.compat_api import Body
 from tests.fakes.seaweed import SeaweedS3
@@ -179,3 +183,78 @@ def test_the_worker_refuses_to_start_on_a_bucket_without_object_lock(
 
 def test_the_worker_starts_on_a_bucket_with_object_lock(archive_settings):
     check_retention_at_start(make_store(archive_settings), threading.Event())
+
+
+def make_console(settings: Settings) -> Flask:
+    settings = replace(settings, admin_username=USERNAME, admin_password=PASSWORD)
+    app = create_app({"settings": settings})
+    app.config.update(TESTING=True)
+    return app
+
+
+@pytest.fixture
+def console(archive_settings: Settings) -> Flask:
+    return make_console(archive_settings)
+
+
+def test_the_console_button_sets_and_lifts_the_hold(
+    archiver, fake_twilio, sessions, s3, bucket, console
+):
+    row = archive_one(archiver, fake_twilio, sessions)
+    client = console.test_client()
+    log_in(client)
+    page = f"/admin/recordings/{row.id}"
+    assert "Set legal hold" in client.get(page, headers=HTML).get_data(as_text=True)
+    token = csrf_token(client, page)
+    answer = client.post(f"{page}/legal-hold", data={"csrf_token": token, "hold": "on"})
+    assert answer.status_code == 302
+    assert s3.get_object_legal_hold(Bucket=bucket, Key=row.key)["LegalHold"]["Status"] == "ON"
+    shown = client.get(page, headers=HTML).get_data(as_text=True)
+    assert "Lift legal hold" in shown
+    assert "Retained until" in shown and f"{row.retain_until:%Y-%m-%d}" in shown
+    listed = client.get("/admin/?hold=on", headers=HTML).get_data(as_text=True)
+    assert row.recording_sid in listed
+    answer = client.post(f"{page}/legal-hold", data={"csrf_token": token, "hold": "off"})
+    assert answer.status_code == 302
+    assert s3.get_object_legal_hold(Bucket=bucket, Key=row.key)["LegalHold"]["Status"] == "OFF"
+    assert row.recording_sid not in client.get("/admin/?hold=on", headers=HTML).get_data(
+        as_text=True
+    )
+
+
+def test_the_console_answers_409_with_the_reason_on_a_bucket_without_object_lock(
+    archive_settings, fake_twilio, sessions, plain_bucket
+):
+    settings = replace(
+        archive_settings, s3_bucket=plain_bucket, s3_object_lock_mode=None, s3_object_lock_days=None
+    )
+    row = archive_one(
+        Archiver(settings, sessions, make_store(settings), "w"), fake_twilio, sessions
+    )
+    client = make_console(settings).test_client()
+    log_in(client)
+    page = f"/admin/recordings/{row.id}"
+    token = csrf_token(client, page)
+    answer = client.post(
+        f"{page}/legal-hold", data={"csrf_token": token, "hold": "on"}, headers=HTML
+    )
+    assert answer.status_code == 409
+    assert "has no Object Lock" in answer.get_data(as_text=True)
+    assert recording(sessions, row.recording_sid).legal_hold is False
+
+
+def test_the_legal_hold_command_sets_and_lifts_it(
+    archiver, fake_twilio, sessions, s3, bucket, console
+):
+    row = archive_one(archiver, fake_twilio, sessions)
+    runner = console.test_cli_runner()
+    result = runner.invoke(args=["legal-hold", row.recording_sid, "--on"])
+    assert result.exit_code == 0, result.output
+    assert f"legal hold set on {row.recording_sid}" in result.output
+    assert s3.get_object_legal_hold(Bucket=bucket, Key=row.key)["LegalHold"]["Status"] == "ON"
+    result = runner.invoke(args=["legal-hold", row.recording_sid, "--off"])
+    assert result.exit_code == 0, result.output
+    assert recording(sessions, row.recording_sid).legal_hold is False
+    missing = runner.invoke(args=["legal-hold", recording_sid(98), "--on"])
+    assert missing.exit_code == 1
+    assert f"no recording {recording_sid(98)}" in missing.output
