@@ -106,6 +106,9 @@ class ScrubSummary:
         self.bytes_read += bytes_read
         self.found[found] += 1
 
+    def found_ok(self) -> int:
+        return self.found[Integrity.OK]
+
     def line(self) -> str:
         rate = self.bytes_read / 1e6 / self.seconds if self.seconds > 0 else 0.0
         return (
