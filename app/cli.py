@@ -17,7 +17,10 @@ from app.providers import PROVIDERS
 from app.providers.base import SendsTestCallbacks, not_configured
 from app.providers.errors import ProviderError
 from app.recordings import queue
+from app.recordings.integrity import ToCheck
+from app.recordings.models import Integrity
 from app.recordings.reconcile import ARCHIVED, QUEUED, Summary, account_walks, reconcile
+from app.storage import RetentionUnsupported, StorageError
 
 
 class Progress:
@@ -54,7 +57,10 @@ def worker_command() -> None:
     ext = extensions()
     if ext.engine is None:
         raise click.ClickException("the worker needs an engine of its own, not a test's connection")
-    run_worker(ext.settings, ext.engine)
+    try:
+        run_worker(ext.settings, ext.engine)
+    except RetentionUnsupported as exc:
+        raise click.ClickException(f"the worker refuses to start: {exc}") from None
 
 
 @click.command("retry-failed")
@@ -204,6 +210,49 @@ def decrypt_command(recording_sid: str, private_key_path: Path, out: Path) -> No
     click.echo(f"decrypted {done.key} (key {done.public_key_sid}): {done.size:,} bytes to {out}")
 
 
+@click.command("legal-hold")
+@with_appcontext
+@click.argument("recording_sid")
+@click.option("--on/--off", "on", required=True, help="set or lift the hold")
+def legal_hold_command(recording_sid: str, on: bool) -> None:
+    """Set (--on) or lift (--off) the store's legal hold on a recording's object."""
+    from app.archive.retention import LegalHoldRefused, set_legal_hold
+
+    ext = extensions()
+    try:
+        with transaction(ext.sessions) as session:
+            set_legal_hold(session, ext.store, recording_sid, on, actor="cli")
+    except LegalHoldRefused as exc:
+        raise click.ClickException(exc.reason) from None
+    except StorageError as exc:
+        raise click.ClickException(f"the store failed: {exc}") from None
+    click.echo(f"legal hold {'set on' if on else 'lifted from'} {recording_sid}")
+
+
+@click.command("scrub")
+@with_appcontext
+@click.option("--limit", type=click.IntRange(min=1), help="check at most N recordings")
+def scrub_command(limit: int | None) -> None:
+    """Read archived objects back (the longest unchecked first, at most
+    SCRUB_MAX_MB_PER_SECOND) and compare each with its SHA-256."""
+    from app.archive.scrub import RateCeiling, scrub
+
+    ext = extensions()
+    ceiling = RateCeiling(ext.settings.scrub_max_mb_per_second * 1e6)
+
+    def each(target: ToCheck, found: Integrity) -> None:
+        if found is not Integrity.OK:
+            click.echo(f"{target.provider} {target.recording_sid}: {found.value} ({target.key})")
+
+    try:
+        summary = scrub(ext.sessions, ext.store, limit=limit, pace=ceiling, on_each=each)
+    except StorageError as exc:
+        raise click.ClickException(f"the store failed: {exc}") from None
+    click.echo(summary.line())
+    if summary.found[Integrity.MISSING] or summary.found[Integrity.MISMATCH]:
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
     """Attach the project's commands to ``app.cli``."""
     for command in (
@@ -212,5 +261,7 @@ def register(app: Flask) -> None:
         send_test_callback_command,
         reconcile_command,
         decrypt_command,
+        legal_hold_command,
+        scrub_command,
     ):
         app.cli.add_command(command)

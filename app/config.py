@@ -28,6 +28,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 RECORDING_FORMATS = ("mp3", "wav")
 SSE_MODES = ("AES256", "aws:kms")
+OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -262,6 +263,9 @@ class Settings:
     s3_kms_key_id: str | None = None
     s3_key_template: str = DEFAULT_KEY_TEMPLATE
     local_archive_dir: str = str(INSTANCE_DIR / "archive")
+    # S3 Object Lock: every object written with this retention (None: none).
+    s3_object_lock_mode: str | None = None
+    s3_object_lock_days: int | None = None
 
     recording_format: str = "mp3"
     delete_original: bool = True
@@ -282,6 +286,10 @@ class Settings:
     reconcile_lookback_hours: float = 48.0
     metrics_token: str | None = field(default=None, repr=False)
     log_format: str = "text"
+
+    # Scrubbing: archived objects read back and checked against their SHA-256.
+    scrub_every_hours: float = 24.0
+    scrub_max_mb_per_second: float = 20.0
 
     @classmethod
     def from_env(
@@ -399,6 +407,26 @@ def _s3_key_template(e: _Reading) -> str:
     return key_template
 
 
+def _s3_object_lock_mode(e: _Reading) -> str | None:
+    mode = e.choice("S3_OBJECT_LOCK_MODE", OBJECT_LOCK_MODES, None)
+    if mode is not None and e.got["s3_bucket"] is None:
+        raise ConfigError(
+            "S3_OBJECT_LOCK_MODE needs S3_BUCKET: a local folder cannot keep objects write-once"
+        )
+    return mode
+
+
+def _s3_object_lock_days(e: _Reading) -> int | None:
+    mode = e.got["s3_object_lock_mode"]
+    if e.raw("S3_OBJECT_LOCK_DAYS") is None:
+        if mode is not None:
+            raise ConfigError("S3_OBJECT_LOCK_DAYS is required with S3_OBJECT_LOCK_MODE")
+        return None
+    if mode is None:
+        raise ConfigError("S3_OBJECT_LOCK_DAYS is only used with S3_OBJECT_LOCK_MODE")
+    return e.integer("S3_OBJECT_LOCK_DAYS", 0, minimum=1)
+
+
 def _public_url(e: _Reading) -> str | None:
     public_url = e.text("PUBLIC_URL")
     return parse_public_url("PUBLIC_URL", public_url) if public_url else None
@@ -489,4 +517,14 @@ CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
     ),
     ("metrics_token", lambda e: e.text("METRICS_TOKEN")),
     ("log_format", lambda e: e.choice("LOG_FORMAT", LOG_FORMATS, default_log_format(e)) or "text"),
+    ("s3_object_lock_mode", _s3_object_lock_mode),
+    ("s3_object_lock_days", _s3_object_lock_days),
+    (
+        "scrub_every_hours",
+        lambda e: e.number("SCRUB_EVERY_HOURS", Settings.scrub_every_hours, 0.01),
+    ),
+    (
+        "scrub_max_mb_per_second",
+        lambda e: e.number("SCRUB_MAX_MB_PER_SECOND", Settings.scrub_max_mb_per_second, 0.01),
+    ),
 )

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.archive.outage import riding_out_database_outages
 from app.archive.pipeline import Archiver
+from app.archive.scrub import ScrubSchedule
 from app.config import Settings
 from app.db import (
     is_postgresql,
@@ -44,7 +45,7 @@ from app.recordings.reconcile import (
     account_walks,
     claim_scheduled_run,
 )
-from app.storage import make_store
+from app.storage import ArchiveStore, StoreUnavailable, make_store
 from app.work import items as work
 from app.work.items import WorkClaim
 
@@ -384,6 +385,23 @@ def stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, on_signal)
 
 
+def check_retention_at_start(store: ArchiveStore, stop: threading.Event) -> None:
+    """Refuse to run (RetentionUnsupported) when retention is asked for and the
+    bucket cannot keep it: archiving without it would break the promise made to
+    whoever set it. A store that does not answer yet is waited for."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            store.check_retention()
+            return
+        except StoreUnavailable as exc:
+            log.warning(
+                "cannot check the bucket's Object Lock yet (%s); again in %.0f s", exc, delay
+            )
+            stop.wait(delay)
+            delay = min(delay * 2, 15.0)
+
+
 def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None = None) -> None:
     """Archive recordings until ``stop`` is set (SIGTERM and SIGINT set it).
 
@@ -394,9 +412,9 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None 
     stop = stop or threading.Event()
     bound_heap_growth()
     stop_on_signals(stop)
-    archiver = Archiver(
-        settings, make_session_factory(engine), make_store(settings), worker_id(), stop=stop
-    )
+    store = make_store(settings)
+    check_retention_at_start(store, stop)
+    archiver = Archiver(settings, make_session_factory(engine), store, worker_id(), stop=stop)
     idle = IdleWait(engine, stop)
     try:
         idle.listen()  # before the first look for work, so no NOTIFY falls in between
@@ -411,9 +429,18 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None 
     # The kinds of work, each a bounded turn in the loop: one recording, or a few
     # seconds of a reconciliation period. Neither holds up the other for long.
     schedule = ReconcileSchedule(settings, archiver.sessions, stop, archiver.worker_id)
+    scrubs = ScrubSchedule(
+        archiver.sessions,
+        store,
+        settings.scrub_every_hours,
+        settings.scrub_max_mb_per_second,
+        archiver.worker_id,
+        stop,
+    )
     turns = [
         riding_out_database_outages(archiver.run_once, settings, stop),
         riding_out_database_outages(schedule.turn, settings, stop),
+        riding_out_database_outages(scrubs.turn, settings, stop),
     ]
     try:
         while not stop.is_set():
@@ -422,6 +449,7 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None 
                 idle.wait(settings.worker_poll_seconds * random.uniform(0.5, 1.5))
     finally:
         schedule.close()
+        scrubs.close()
         idle.close()
         engine.dispose()
         log.info("worker %s stopped", archiver.worker_id)

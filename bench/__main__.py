@@ -27,6 +27,10 @@ def main() -> None:
     chaos = sub.add_parser("chaos", help="faults injected while recordings flow")
     chaos.add_argument("--recordings", type=int, default=500)
     chaos.add_argument("--faults", type=int, default=24)
+    scrub = sub.add_parser("scrub", help="the scrub's read-back rate, with and without its ceiling")
+    scrub.add_argument("--objects", type=int, default=20)
+    scrub.add_argument("--mb", type=int, default=20)
+    scrub.add_argument("--ceilings", default="0,20,50")
     sub.add_parser("all", help="webhook, archive, backfill and admin, one after another")
     args = parser.parse_args()
     under_postgres()
@@ -58,6 +62,11 @@ def main() -> None:
             from bench import admin as module  # type: ignore[no-redef]
 
             result = module.run(database_url, getattr(args, "rows", 1_000_000))
+        elif name == "scrub":
+            from bench import scrub as module  # type: ignore[no-redef]
+
+            ceilings = [float(n) for n in args.ceilings.split(",")]
+            result = module.run(database_url, args.objects, args.mb, ceilings)
         else:
             from bench import chaos as module  # type: ignore[no-redef]
 

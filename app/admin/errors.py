@@ -22,6 +22,7 @@ ADVICE = {
     404: "Check the address, or find the recording from the listing.",
     405: "This address does not take that kind of request: use the console's own links "
     "and buttons.",
+    409: "The store cannot do this for this recording, for the reason above; nothing was changed.",
     408: "Your browser took too long to send the request; try again.",
     413: "Send less at once, then try again.",
     429: "Too many requests: wait a minute, then try again.",

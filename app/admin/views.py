@@ -16,6 +16,7 @@ from flask import (
     render_template,
     request,
     send_file,
+    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -25,13 +26,14 @@ from app.admin import CONTENT_SECURITY_POLICY, ID_MAX, bp
 from app.admin.formatting import age
 from app.archive.hints import hint_for
 from app.archive.naming import CONTENT_TYPES
+from app.archive.retention import LegalHoldRefused, set_legal_hold
 from app.db import transaction
 from app.extensions import extensions, session_factory
 from app.providers import PROVIDERS
 from app.providers.http import origin_of
 from app.recordings import accounts, queries, queue
 from app.recordings.lifecycle import STATUS_RANK
-from app.recordings.models import ArchiveAttempt, ArchiveState, AttemptOutcome, Recording
+from app.recordings.models import ArchiveAttempt, ArchiveState, AttemptOutcome, Integrity, Recording
 from app.recordings.overview import OverviewCache
 from app.storage import ArchiveStore, StorageError
 
@@ -118,6 +120,20 @@ def _search(value: str) -> str:
     return value
 
 
+def _legal_hold(value: str) -> bool:
+    if value != "on":
+        raise FilterRefused("hold is on, or left out")
+    return True
+
+
+def _integrity(value: str) -> str:
+    if value != queries.INTEGRITY_PROBLEMS_FILTER and value not in set(Integrity):
+        raise FilterRefused(
+            f"integrity is problems or one of {', '.join(state.value for state in Integrity)}"
+        )
+    return value
+
+
 # The listing's filter, one row per field: its name in the URL, the
 # RecordingFilter field it sets, and how its value is read (or refused).
 FILTER_FIELDS: list[tuple[str, str, Callable[[str], Any]]] = [
@@ -128,6 +144,8 @@ FILTER_FIELDS: list[tuple[str, str, Callable[[str], Any]]] = [
     ("to", "until", _last_day),
     ("q", "search", _search),
     ("account", "account_sid", _account_sid),
+    ("hold", "legal_hold", _legal_hold),
+    ("integrity", "integrity", _integrity),
 ]
 
 
@@ -227,6 +245,8 @@ def common() -> dict[str, Any]:
         "providers": [(name, p.title) for name, p in PROVIDERS.items()],
         "provider_statuses": sorted(STATUS_RANK),
         "failed_state": ArchiveState.FAILED,
+        "integrity_states": [state.value for state in Integrity],
+        "integrity_problems": queries.INTEGRITY_PROBLEMS_FILTER,
     }
 
 
@@ -429,6 +449,34 @@ def archive_again(recording_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.detail", recording_id=recording_id))
 
 
+@bp.post("/recordings/<row_id:recording_id>/legal-hold")
+def legal_hold(recording_id: int) -> ResponseReturnValue:
+    """Set or lift the store's legal hold; 409 with the reason when the store keeps none."""
+    wanted = request.form.get("hold", "")
+    if wanted not in ("on", "off"):
+        abort(400, "hold must be on or off")
+    with session_factory()() as db:
+        found = queries.recording_detail(db, recording_id)
+    if found is None:
+        abort(404, "no such recording")
+    try:
+        with transaction(session_factory()) as db:
+            set_legal_hold(
+                db,
+                admin_store(),
+                found.recording.recording_sid,
+                wanted == "on",
+                actor=str(session.get("admin") or "admin"),
+                address=request.remote_addr,
+            )
+    except LegalHoldRefused as refused:
+        abort(404 if refused.not_found else 409, refused.reason)
+    except StorageError as exc:
+        abort(503, f"the store did not answer: {exc}")
+    flash("Legal hold set." if wanted == "on" else "Legal hold lifted.", "success")
+    return redirect(url_for("admin.detail", recording_id=recording_id))
+
+
 def describe(where: queries.RecordingFilter) -> ResponseReturnValue:
     parts = []
     if where.provider:
@@ -443,6 +491,10 @@ def describe(where: queries.RecordingFilter) -> ResponseReturnValue:
         parts.append(f"SID starting {where.search}")
     if where.account_sid:
         parts.append(f"account {where.account_sid}")
+    if where.legal_hold:
+        parts.append("under legal hold")
+    if where.integrity:
+        parts.append(f"integrity {where.integrity}")
     return ", ".join(parts)
 
 

@@ -4,6 +4,14 @@ The order is the whole point. The provider's copy is deleted only after the
 store has confirmed the object (size, and a checksum where it reports one),
 and each finished step is committed before the next begins: a worker that
 dies after the upload resumes at the delete, without downloading again.
+
+The recording is written to the store once: one object version, its
+metadata (our SHA-256 included) and its Object Lock retention all in the
+upload itself. S3 fixes metadata when an upload starts, and the SHA-256 is
+only known after the last byte, so the download is first spooled to an
+unlinked temporary file (hashed on the way), then uploaded from it; the
+upload hashes the bytes again and they must agree. The worker needs free
+space in its temporary folder (``TMPDIR``) for the recording in hand.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -50,11 +59,12 @@ from app.providers import api_clients
 from app.providers.base import MediaRef, MediaStream, ProviderApi
 from app.recordings import queue, stats
 from app.recordings.models import AttemptOutcome
-from app.storage import ArchiveStore
+from app.storage import ArchiveStore, UploadCheck
 from app.telemetry import recording_context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+SPOOL_CHUNK = 1024 * 1024
 
 
 class Archiver:
@@ -262,7 +272,8 @@ class Archiver:
         return beat
 
     def _copy_to_store(self, attempt: Attempt) -> None:
-        """Stream the media into the store, confirm the copy, record it as archived."""
+        """Download the media, write it to the store in one upload, confirm the copy,
+        record it as archived."""
         claim = attempt.claim
         client = self._provider(claim)
         started = time.monotonic()
@@ -271,21 +282,24 @@ class Archiver:
         wanted = media_format(self.settings, claim)
         key = build_key(self.settings, claim, wanted)
         media = attempt.media = client.open_media(_media_ref(claim), wanted)
-        try:
-            if media.fmt != wanted:  # the provider chose (Telnyx serves what it recorded)
-                key = build_key(self.settings, claim, media.fmt)
-            reader = self._upload(claim, media, key)
-        finally:
-            media.close()
+        with tempfile.TemporaryFile(prefix="recording-archiver-") as spool:
+            try:
+                if media.fmt != wanted:  # the provider chose (Telnyx serves what it recorded)
+                    key = build_key(self.settings, claim, media.fmt)
+                downloaded = self._download(claim, media, spool)
+            finally:
+                media.close()
+            finished_at = time.monotonic()
+            sha256 = downloaded.sha256
+            spooled = SpooledMedia(spool, media.channels, media.fmt, downloaded.size)
+            reader, retain_until = self._upload(claim, spooled, key, sha256)
         if not reader.done:
-            raise RetryableError("the store stopped reading before the end of the download")
-        sha256 = reader.sha256
-        metadata = object_metadata(claim, media.channels, sha256)
-        self.store.set_metadata(key, content_type=CONTENT_TYPES[media.fmt], metadata=metadata)
+            raise RetryableError("the store stopped reading before the end of the recording")
+        if reader.sha256 != sha256:
+            raise RetryableError("the spooled copy changed on disk before the upload")
         self.store.confirm(key, reader.size, sha256, reader.check)
-        assert reader.finished_at is not None
-        attempt.download_seconds = reader.finished_at - started
-        attempt.upload_seconds = time.monotonic() - reader.finished_at
+        attempt.download_seconds = finished_at - started
+        attempt.upload_seconds = time.monotonic() - finished_at
         attempt.archived_bytes = reader.size
         self._held(
             lambda s: queue.mark_archived(
@@ -297,29 +311,54 @@ class Archiver:
                 size_bytes=reader.size,
                 sha256=sha256,
                 channels=media.channels,
+                retain_until=retain_until,
             )
         )
         attempt.claim = dataclasses.replace(claim, key=key, size_bytes=reader.size, sha256=sha256)
 
-    def _upload(self, claim: queue.Claim, media: MediaStream, key: str) -> HashingReader:
-        """Stream ``media`` to ``key``, hashing it and renewing the lease as it goes."""
-        reader = HashingReader(
+    def _reader(
+        self, claim: queue.Claim, media: MediaStream, check: UploadCheck | None
+    ) -> HashingReader:
+        return HashingReader(
             media,
             stop=self.stop,
             heartbeat=self._heartbeat(claim),
             heartbeat_every=self.settings.archive_lease_seconds / 3,
-            check=self.store.new_upload_check(),
+            check=check,
         )
+
+    def _download(self, claim: queue.Claim, media: MediaStream, spool: BinaryIO) -> HashingReader:
+        """Spool the whole download into ``spool``, hashing it and renewing the lease."""
+        reader = self._reader(claim, media, None)
         try:
-            self.store.put_stream(
-                key,
-                cast(BinaryIO, reader),
-                content_type=CONTENT_TYPES[media.fmt],
-                metadata=object_metadata(claim, media.channels, None),
-            )
+            while data := reader.read(SPOOL_CHUNK):
+                try:
+                    spool.write(data)
+                except OSError as exc:
+                    raise RetryableError(f"spooling the download failed: {exc}") from exc
+            spool.flush()
+            spool.seek(0)
         finally:
             reader.close()
         return reader
+
+    def _upload(
+        self, claim: queue.Claim, media: MediaStream, key: str, sha256: str
+    ) -> tuple[HashingReader, dt.datetime | None]:
+        """Upload the spooled ``media`` to ``key`` with its metadata and retention,
+        hashing it again and renewing the lease as it goes; the reader, and the end
+        of the retention the object was written with."""
+        reader = self._reader(claim, media, self.store.new_upload_check())
+        try:
+            retain_until = self.store.put_stream(
+                key,
+                cast(BinaryIO, reader),
+                content_type=CONTENT_TYPES[media.fmt],
+                metadata=object_metadata(claim, media.channels, sha256),
+            )
+        finally:
+            reader.close()
+        return reader, retain_until
 
     def _delete_original(self, claim: queue.Claim, *, recheck: bool) -> None:
         """Delete the provider's copy; ``recheck`` the archive first on a resumed claim.
@@ -338,6 +377,32 @@ class Archiver:
         if not client.delete_original(_media_ref(claim)):
             log.info("original of %s was already gone (404)", claim.recording_sid)
         self._held(lambda s: queue.mark_original_deleted(s, claim.id, self.worker_id))
+
+
+class SpooledMedia:
+    """The spooled download, read back as the media stream it was."""
+
+    def __init__(self, spool: BinaryIO, channels: int, fmt: str, size: int) -> None:
+        self._spool = spool
+        self.channels = channels
+        self.fmt = fmt
+        self.content_length: int | None = size
+        self._read = 0
+
+    @property
+    def received(self) -> int:
+        return self._read
+
+    def read(self, size: int) -> bytes:
+        try:
+            data = self._spool.read(size)
+        except OSError as exc:
+            raise RetryableError(f"reading the spooled download failed: {exc}") from exc
+        self._read += len(data)
+        return data
+
+    def close(self) -> None:
+        return None  # the spool is closed (and gone) with its ``with``
 
 
 def _media_ref(claim: queue.Claim) -> MediaRef:

@@ -26,8 +26,8 @@ from prometheus_client.core import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.recordings import stats
-from app.recordings.models import ArchiveState
+from app.recordings import integrity, stats
+from app.recordings.models import ArchiveState, Integrity
 from app.recordings.overview import OverviewCache
 
 PREFIX = "recording_archiver"
@@ -64,6 +64,15 @@ class DatabaseCollector:
             "How long the most overdue queued recording has waited (0: none waiting).",
             value=overview.oldest_queued_age or 0.0,
         )
+        checked = GaugeMetricFamily(
+            f"{PREFIX}_integrity",
+            "Archived recordings by what the scrub's last read-back found "
+            "(missing and mismatch are the alarms).",
+            labels=["state"],
+        )
+        for found in Integrity:
+            checked.add_metric([found.value], overview.integrity.get(found, 0))
+        yield checked
         with self.sessions() as session:
             rows = list(stats.totals(session))
         attempts = CounterMetricFamily(
@@ -75,7 +84,7 @@ class DatabaseCollector:
             "until it answered (no recording's try is spent on it).",
             labels=["dependency"],
         )
-        archived = 0.0
+        archived = scrubbed_bytes = scrubbed_objects = 0.0
         buckets: dict[str, dict[str, float]] = defaultdict(dict)
         sums: dict[str, float] = defaultdict(float)
         for name, labels, value in rows:
@@ -83,6 +92,10 @@ class DatabaseCollector:
                 attempts.add_metric([_labels(labels).get("outcome", "")], value)
             elif name == stats.ARCHIVED_BYTES:
                 archived = value
+            elif name == integrity.SCRUBBED_BYTES:
+                scrubbed_bytes = value
+            elif name == integrity.SCRUBBED_OBJECTS:
+                scrubbed_objects = value
             elif name == stats.OUTAGES:
                 outages.add_metric([_labels(labels).get("dependency", "")], value)
             elif name.endswith("_bucket"):
@@ -93,6 +106,14 @@ class DatabaseCollector:
         yield outages
         yield CounterMetricFamily(
             f"{PREFIX}_archived_bytes", "Bytes archived and confirmed, all time.", value=archived
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_scrubbed_bytes", "Bytes read back by scrubs, all time.", value=scrubbed_bytes
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_scrubbed_objects",
+            "Archived objects read back by scrubs, all time.",
+            value=scrubbed_objects,
         )
         for base, help_text in (
             (stats.DOWNLOAD_SECONDS, "Seconds from the download's request to its last byte."),

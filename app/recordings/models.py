@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -46,6 +47,18 @@ class ArchiveState(enum.StrEnum):
     DONE = "done"  # archive confirmed and the original deleted (or kept by choice)
     FAILED = "failed"  # gave up after the last try; retry from admin or CLI
     NO_MEDIA = "no_media"  # absent/failed at the provider: nothing to archive
+
+
+class Integrity(enum.StrEnum):
+    """What the last read-back of an archived object found (contract v3's ``integrity``)."""
+
+    UNCHECKED = "unchecked"  # not read back since it was archived
+    OK = "ok"  # every byte read back, SHA-256 and size as recorded
+    MISSING = "missing"  # nothing under the key any more
+    MISMATCH = "mismatch"  # something else under the key: other bytes or another size
+
+
+INTEGRITY_PROBLEMS = (Integrity.MISSING, Integrity.MISMATCH)
 
 
 class Recording(Base):
@@ -91,6 +104,29 @@ class Recording(Base):
             postgresql_where=text("conference_sid IS NOT NULL"),
             sqlite_where=text("conference_sid IS NOT NULL"),
         ),
+        # The scrub: archived recordings, the longest unchecked first.
+        Index(
+            "ix_recordings_scrub_order",
+            "integrity_checked_at",
+            "id",
+            postgresql_where=text("archived_at IS NOT NULL"),
+            sqlite_where=text("archived_at IS NOT NULL"),
+        ),
+        # The console's "legal hold" and "integrity problems" filters: few rows each.
+        Index(
+            "ix_recordings_legal_hold",
+            "recorded_at",
+            "id",
+            postgresql_where=text("legal_hold"),
+            sqlite_where=text("legal_hold"),
+        ),
+        Index(
+            "ix_recordings_integrity_problems",
+            "recorded_at",
+            "id",
+            postgresql_where=text("integrity IN ('missing', 'mismatch')"),
+            sqlite_where=text("integrity IN ('missing', 'mismatch')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -130,6 +166,15 @@ class Recording(Base):
     archived_channels: Mapped[int | None] = mapped_column(SmallInteger)
     archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     original_deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Object Lock: the retention the object was written with (None: none).
+    retain_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    legal_hold_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The scrub's last read-back of the archived object.
+    integrity: Mapped[Integrity] = mapped_column(
+        string_enum(Integrity, "integrity"), default=Integrity.UNCHECKED, server_default="unchecked"
+    )
+    integrity_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

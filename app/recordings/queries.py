@@ -16,12 +16,17 @@ from sqlalchemy.orm import Session
 
 from app.db import utcnow
 from app.recordings.models import (
+    INTEGRITY_PROBLEMS,
     ArchiveAttempt,
     ArchiveState,
     AttemptOutcome,
+    Integrity,
     Recording,
     RecordingEvent,
 )
+
+# The listing's integrity filter: a state, or every problem at once.
+INTEGRITY_PROBLEMS_FILTER = "problems"
 
 SEARCH_MIN = 8  # characters of a SID prefix worth searching for
 
@@ -43,13 +48,10 @@ class Overview:
     failures_24h: int  # failed tries that ended in the last 24 hours
     oldest_waiting: Waiting | None = None
     # Archived, but the scrub found the object missing or changed (counted in
-    # ``counts[DONE]`` too); 0 while recordings have no ``integrity`` column.
+    # ``counts[DONE]`` too).
     integrity_problems: int = 0
-
-
-# Values of the ``integrity`` column (the scrub's, issue 19) that mean the
-# archived object cannot be trusted.
-INTEGRITY_PROBLEMS = ("missing", "mismatch")
+    # Archived recordings by what their last read-back found (the scrub).
+    integrity: dict[Integrity, int] = field(default_factory=dict)
 
 
 def oldest_queued_age(session: Session, now: dt.datetime) -> float | None:
@@ -83,14 +85,11 @@ def oldest_waiting(session: Session) -> Waiting | None:
 
 def integrity_problems(session: Session) -> int:
     """Archived recordings whose object the scrub found missing or changed."""
-    integrity = getattr(Recording, "integrity", None)  # the scrub's column, once it exists
-    if integrity is None:
-        return 0
     return int(
         session.execute(
             select(func.count()).where(
                 Recording.archive_state == ArchiveState.DONE,
-                integrity.in_(INTEGRITY_PROBLEMS),
+                Recording.integrity.in_(INTEGRITY_PROBLEMS),
             )
         ).scalar_one()
     )
@@ -117,6 +116,13 @@ def overview(session: Session, now: dt.datetime | None = None) -> Overview:
             ArchiveAttempt.outcome.in_([AttemptOutcome.RETRY.value, AttemptOutcome.FAILED.value]),
         )
     ).scalar_one()
+    integrity = {state: 0 for state in Integrity}
+    for found, number in session.execute(
+        select(Recording.integrity, func.count())
+        .where(Recording.archived_at.is_not(None))
+        .group_by(Recording.integrity)
+    ).all():
+        integrity[Integrity(found)] = int(number)
     return Overview(
         counts,
         archived,
@@ -124,6 +130,7 @@ def overview(session: Session, now: dt.datetime | None = None) -> Overview:
         int(failures),
         oldest_waiting(session),
         integrity_problems(session),
+        integrity,
     )
 
 
@@ -143,6 +150,8 @@ class RecordingFilter:
     until: dt.date | None = None  # recorded on or before this day (UTC)
     search: str | None = None  # a call, recording or conference SID, or its first characters
     account_sid: str | None = None  # one account's (a Twilio subaccount's) recordings
+    legal_hold: bool = False  # only recordings under a legal hold
+    integrity: str | None = None  # an Integrity value, or INTEGRITY_PROBLEMS_FILTER
 
     def conditions(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -160,6 +169,12 @@ class RecordingFilter:
         if self.until is not None:
             end = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), dt.UTC)
             where.append(Recording.recorded_at < end)
+        if self.legal_hold:
+            where.append(Recording.legal_hold.is_(True))
+        if self.integrity == INTEGRITY_PROBLEMS_FILTER:
+            where.append(Recording.integrity.in_(INTEGRITY_PROBLEMS))
+        elif self.integrity is not None:
+            where.append(Recording.integrity == Integrity(self.integrity))
         if self.search:
             pattern = _prefix(self.search)
             where.append(

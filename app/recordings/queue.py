@@ -24,6 +24,7 @@ from app.recordings.models import (
     ArchiveAttempt,
     ArchiveState,
     AttemptOutcome,
+    Integrity,
     Recording,
     RecordingEvent,
 )
@@ -216,6 +217,7 @@ def mark_archived(
     size_bytes: int,
     sha256: str,
     channels: int,
+    retain_until: dt.datetime | None = None,
 ) -> bool:
     return _update_held(
         session,
@@ -227,6 +229,10 @@ def mark_archived(
         sha256=sha256,
         archived_channels=channels,
         archived_at=utcnow(),
+        retain_until=retain_until,
+        # A fresh copy: nothing has read it back yet.
+        integrity=Integrity.UNCHECKED,
+        integrity_checked_at=None,
         last_error=None,
     )
 

@@ -13,6 +13,9 @@ from app.config import Settings
 from app.storage.base import (
     ArchiveMismatch,
     ArchiveStore,
+    Pace,
+    ReadBack,
+    RetentionUnsupported,
     StorageError,
     StoredObject,
     StoreUnavailable,
@@ -33,6 +36,9 @@ def make_store(settings: Settings) -> ArchiveStore:
 __all__ = [
     "ArchiveMismatch",
     "ArchiveStore",
+    "Pace",
+    "ReadBack",
+    "RetentionUnsupported",
     "StorageError",
     "StoreUnavailable",
     "StoredObject",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -18,6 +19,23 @@ class StoreUnavailable(StorageError):
 
 class ArchiveMismatch(StorageError):
     """The store does not hold exactly the bytes we sent (or holds nothing)."""
+
+
+class RetentionUnsupported(StorageError):
+    """The store cannot keep objects write-once (no Object Lock): the message says why."""
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """Every byte of a stored object read back: how many, and their SHA-256."""
+
+    size: int
+    sha256: str
+
+
+# Told how many bytes were just read; it may wait (the scrub's byte-rate ceiling)
+# or raise to stop the read.
+Pace = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -51,15 +69,26 @@ class ArchiveStore(Protocol):
 
     def put_stream(
         self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
-    ) -> None:
-        """Store everything ``stream.read`` yields under ``key``.
+    ) -> dt.datetime | None:
+        """Store everything ``stream.read`` yields under ``key``, in one write
+        (metadata and retention included: nothing is added to it afterwards).
 
-        An exception raised by ``stream`` itself comes out unchanged.
+        Returns the end of the retention it was written with (Object Lock), or
+        None. An exception raised by ``stream`` itself comes out unchanged.
         """
         ...
 
-    def set_metadata(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> None:
-        """Replace the object's metadata (the digest is only known after the upload)."""
+    def check_retention(self) -> None:
+        """RetentionUnsupported when retention is asked for and the store cannot keep it."""
+        ...
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        """Set or lift the store's legal hold on ``key``; RetentionUnsupported
+        when the store has no legal holds."""
+        ...
+
+    def read_back(self, key: str, pace: Pace | None = None) -> ReadBack | None:
+        """Read every byte of ``key`` back, streaming; None when nothing is there."""
         ...
 
     def stat(self, key: str) -> StoredObject | None:

@@ -2,11 +2,13 @@
 
 Each object is written to a temporary file in the same folder, flushed to
 disk and renamed into place, so a key never holds a partial file. Metadata
-sits beside it in ``<name>.meta.json``.
+sits beside it in ``<name>.meta.json``. A folder has no retention and no
+legal holds.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
@@ -16,6 +18,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from app.storage.base import (
+    Pace,
+    ReadBack,
+    RetentionUnsupported,
     StorageError,
     StoredObject,
     StoreUnavailable,
@@ -59,7 +64,7 @@ class LocalStore:
 
     def put_stream(
         self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
-    ) -> None:
+    ) -> dt.datetime | None:
         path = self.path(key)
 
         def chunks() -> Iterator[bytes]:
@@ -70,16 +75,44 @@ class LocalStore:
             self._write_atomically(path, chunks())
         except OSError as exc:
             raise StorageError(f"writing {path} failed: {exc}") from exc
-        self.set_metadata(key, content_type=content_type, metadata=metadata)
+        self._write_meta(key, {"content_type": content_type, "metadata": dict(metadata)})
+        return None
 
-    def set_metadata(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> None:
-        meta = {"content_type": content_type, "metadata": dict(metadata)}
+    def _meta_path(self, key: str) -> Path:
         path = self.path(key)
-        meta_path = path.with_name(path.name + ".meta.json")
+        return path.with_name(path.name + ".meta.json")
+
+    def _write_meta(self, key: str, meta: Mapping[str, object]) -> None:
+        meta_path = self._meta_path(key)
         try:
             self._write_atomically(meta_path, [json.dumps(meta, indent=2).encode()])
         except OSError as exc:
             raise StorageError(f"writing {meta_path} failed: {exc}") from exc
+
+    def check_retention(self) -> None:
+        return None  # the settings refuse S3_OBJECT_LOCK_MODE without S3_BUCKET
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        raise RetentionUnsupported(
+            "the local archive folder has no legal holds (they need an S3 bucket with Object Lock)"
+        )
+
+    def read_back(self, key: str, pace: Pace | None = None) -> ReadBack | None:
+        path = self.path(key)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with path.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    if pace is not None:
+                        pace(len(chunk))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"reading {path} failed: {exc}") from exc
+        return ReadBack(size, digest.hexdigest())
 
     def stat(self, key: str) -> StoredObject | None:
         path = self.path(key)
@@ -91,7 +124,7 @@ class LocalStore:
             with path.open("rb") as f:
                 while chunk := f.read(CHUNK):
                     digest.update(chunk)
-            meta_path = path.with_name(path.name + ".meta.json")
+            meta_path = self._meta_path(key)
             meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
             size = path.stat().st_size
         except (OSError, ValueError) as exc:

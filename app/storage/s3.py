@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 import boto3
 import urllib3
@@ -27,6 +28,9 @@ from botocore.exceptions import (
 from app.config import Settings
 from app.storage.base import (
     ArchiveMismatch,
+    Pace,
+    ReadBack,
+    RetentionUnsupported,
     StorageError,
     StoredObject,
     StoreUnavailable,
@@ -40,6 +44,16 @@ log = logging.getLogger(__name__)
 # PART_SIZE * (UPLOAD_THREADS + 2): the parts in flight, one queued, one read.
 PART_SIZE = 8 * 1024 * 1024
 UPLOAD_THREADS = 4
+READ_BACK_CHUNK = 1024 * 1024
+
+# What S3 (and SeaweedFS) answers a lock or legal-hold request on a bucket
+# created without Object Lock.
+_NO_OBJECT_LOCK = {
+    "InvalidRequest",
+    "InvalidBucketState",
+    "ObjectLockConfigurationNotFoundError",
+}
+_NO_SUCH_KEY = {"404", "NoSuchKey", "NotFound"}
 
 
 class EtagCheck:
@@ -138,6 +152,8 @@ class S3Store:
         # s3transfer buffers up to this many parts read from a non-seekable
         # stream (default 10); a few more than the threads keeps them busy.
         self.transfer.max_in_memory_upload_chunks = UPLOAD_THREADS
+        self.lock_mode = settings.s3_object_lock_mode
+        self.lock_days = settings.s3_object_lock_days
 
     @property
     def location(self) -> str:
@@ -146,11 +162,25 @@ class S3Store:
     def new_upload_check(self) -> EtagCheck:
         return EtagCheck(PART_SIZE)
 
+    def _retention(self, retain_until: dt.datetime | None) -> dict[str, Any]:
+        if retain_until is None or self.lock_mode is None:
+            return {}
+        return {"ObjectLockMode": self.lock_mode, "ObjectLockRetainUntilDate": retain_until}
+
     def put_stream(
         self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
-    ) -> None:
+    ) -> dt.datetime | None:
         extra: dict[str, Any] = {"ContentType": content_type, "Metadata": dict(metadata)}
         extra.update(self.sse)
+        retain_until = None
+        if self.lock_mode is not None and self.lock_days is not None:
+            # Whole seconds: that is what S3 keeps, and what we record.
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            retain_until = now + dt.timedelta(days=self.lock_days)
+            extra.update(self._retention(retain_until))
+            # S3 wants every write under Object Lock to carry a checksum of its
+            # body (Content-MD5 or x-amz-checksum-*): CRC32 per part is the cheap one.
+            extra["ChecksumAlgorithm"] = "CRC32"
         guarded = _GuardedStream(stream)
         try:
             self.client.upload_fileobj(
@@ -168,36 +198,67 @@ class S3Store:
             if guarded.error is not None:
                 raise guarded.error from None
             raise
+        return retain_until
 
-    def set_metadata(self, key: str, *, content_type: str, metadata: Mapping[str, str]) -> None:
-        args: dict[str, Any] = {
-            "Bucket": self.bucket,
-            "Key": key,
-            "CopySource": {"Bucket": self.bucket, "Key": key},
-            "MetadataDirective": "REPLACE",
-            "ContentType": content_type,
-            "Metadata": dict(metadata),
-            **self.sse,
-        }
+    def check_retention(self) -> None:
+        if self.lock_mode is None:
+            return
+        problem = (
+            f"S3_OBJECT_LOCK_MODE={self.lock_mode} but bucket {self.bucket} has no Object Lock "
+            "enabled (it can only be enabled when the bucket is created: see the README, "
+            '"Retention and integrity")'
+        )
         try:
-            # Asking for SHA-256 on the copy makes S3 compute the whole object's
-            # digest itself, which `stat` then reports for us to compare.
-            self.client.copy_object(**args, ChecksumAlgorithm="SHA256")
+            answer = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NO_OBJECT_LOCK:
+                raise RetentionUnsupported(problem) from None
+            raise _failure(
+                f"S3 GetObjectLockConfiguration of {self.bucket} failed: {_describe(exc)}", exc
+            ) from exc
+        except BotoCoreError as exc:
+            raise _failure(
+                f"S3 GetObjectLockConfiguration of {self.bucket} failed: {_describe(exc)}", exc
+            ) from exc
+        if answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
+            raise RetentionUnsupported(problem)
+
+    def set_legal_hold(self, key: str, on: bool) -> None:
+        status: Literal["ON", "OFF"] = "ON" if on else "OFF"
+        try:
+            self.client.put_object_legal_hold(
+                Bucket=self.bucket, Key=key, LegalHold={"Status": status}
+            )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
-            if code not in ("NotImplemented", "InvalidArgument", "InvalidRequest"):
-                raise _failure(
-                    f"S3 metadata update of {key} failed: {_describe(exc)}", exc
-                ) from exc
-            log.info("the store refused a checksum on CopyObject (%s); copying without", code)
-            try:
-                self.client.copy_object(**args)
-            except (ClientError, BotoCoreError) as retry_exc:
-                raise _failure(
-                    f"S3 metadata update of {key} failed: {_describe(retry_exc)}", retry_exc
-                ) from retry_exc
+            if code in _NO_SUCH_KEY:
+                raise StorageError(f"{key} is not in bucket {self.bucket}") from None
+            if code in _NO_OBJECT_LOCK:
+                raise RetentionUnsupported(
+                    f"bucket {self.bucket} has no Object Lock, so it keeps no legal holds "
+                    "(Object Lock can only be enabled when a bucket is created)"
+                ) from None
+            raise _failure(f"S3 legal hold on {key} failed: {_describe(exc)}", exc) from exc
         except BotoCoreError as exc:
-            raise _failure(f"S3 metadata update of {key} failed: {_describe(exc)}", exc) from exc
+            raise _failure(f"S3 legal hold on {key} failed: {_describe(exc)}", exc) from exc
+
+    def read_back(self, key: str, pace: Pace | None = None) -> ReadBack | None:
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+            for chunk in answer["Body"].iter_chunks(READ_BACK_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if pace is not None:
+                    pace(len(chunk))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _NO_SUCH_KEY:
+                return None
+            raise _failure(f"S3 read-back of {key} failed: {_describe(exc)}", exc) from exc
+        except (BotoCoreError, urllib3.exceptions.HTTPError) as exc:
+            raise _failure(f"S3 read-back of {key} failed: {_describe(exc)}", exc) from exc
+        return ReadBack(size, digest.hexdigest())
 
     def stat(self, key: str) -> StoredObject | None:
         try:

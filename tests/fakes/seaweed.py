@@ -364,10 +364,11 @@ class SeaweedS3(Served):
             config=_client_config(**config),
         )
 
-    def create_bucket(self, name: str) -> None:
-        """Create ``name``; fine if it exists already."""
+    def create_bucket(self, name: str, *, object_lock: bool = False) -> None:
+        """Create ``name`` (with Object Lock, which also turns versioning on); fine
+        if it exists already."""
         try:
-            self.client().create_bucket(Bucket=name)
+            self.client().create_bucket(Bucket=name, ObjectLockEnabledForBucket=object_lock)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
