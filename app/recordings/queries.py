@@ -87,6 +87,11 @@ class RecordingFilter:
     since: dt.date | None = None  # recorded on or after this day (UTC)
     until: dt.date | None = None  # recorded on or before this day (UTC)
     search: str | None = None  # a call, recording or conference SID, or its first characters
+    # The API's filters: exact SIDs, and instants rather than days.
+    account_sid: str | None = None
+    call_sid: str | None = None
+    recorded_from: dt.datetime | None = None  # recorded at or after
+    recorded_before: dt.datetime | None = None  # recorded before
 
     def conditions(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -102,6 +107,14 @@ class RecordingFilter:
         if self.until is not None:
             end = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), dt.UTC)
             where.append(Recording.recorded_at < end)
+        if self.account_sid:
+            where.append(Recording.account_sid == self.account_sid)
+        if self.call_sid:
+            where.append(Recording.call_sid == self.call_sid)
+        if self.recorded_from is not None:
+            where.append(Recording.recorded_at >= self.recorded_from)
+        if self.recorded_before is not None:
+            where.append(Recording.recorded_at < self.recorded_before)
         if self.search:
             pattern = _prefix(self.search)
             where.append(
@@ -165,6 +178,18 @@ def count_failed(session: Session, where: RecordingFilter) -> int:
     """How many failed recordings match ``where`` (for the bulk retry's confirmation)."""
     conditions = [*where.conditions(), Recording.archive_state == ArchiveState.FAILED]
     return int(session.execute(select(func.count()).where(and_(*conditions))).scalar_one())
+
+
+def by_sid(session: Session, recording_sid: str) -> Recording | None:
+    """The recording with this SID (SIDs do not repeat across providers in practice; the
+    oldest row wins if they ever do)."""
+    return (
+        session.execute(
+            select(Recording).where(Recording.recording_sid == recording_sid).order_by(Recording.id)
+        )
+        .scalars()
+        .first()
+    )
 
 
 @dataclass(frozen=True)
