@@ -104,7 +104,7 @@ def seed(database_url: str, rows: int) -> None:
         if existing >= rows:
             print(f"reusing {existing:,} recordings already seeded")
             return
-        connection.execute(text("TRUNCATE recordings, recording_events, archive_attempts"))
+        connection.execute(text("TRUNCATE recordings, recording_events, archive_attempts CASCADE"))
         for name, sql, params in (
             ("recordings", SEED, {"rows": rows}),
             ("callbacks", EVENTS, {}),
