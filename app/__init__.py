@@ -117,11 +117,13 @@ def register_extensions(app: Flask, settings: Settings, bind: Any = None) -> Non
 
 def register_blueprints(app: Flask) -> None:
     from app.admin import init_admin
+    from app.api import init_api
     from app.ops import bp as ops_bp
     from app.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(ops_bp)
+    init_api(app)  # before the console's: it exempts every blueprint it finds from CSRF
     init_admin(app)
 
     @app.get("/")
@@ -135,7 +137,7 @@ def register_blueprints(app: Flask) -> None:
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 # Machines (providers, scrapers, API clients) read these paths: they get JSON.
-JSON_PATHS = ("/webhooks/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+JSON_PATHS = ("/webhooks/", "/api/", "/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
 def wants_json() -> bool:

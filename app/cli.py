@@ -253,6 +253,45 @@ def scrub_command(limit: int | None) -> None:
         raise SystemExit(1)
 
 
+@click.group("tokens")
+def tokens_group() -> None:
+    """API tokens: make one (printed once) or revoke one."""
+
+
+@tokens_group.command("create")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "admin"]))
+@with_appcontext
+def tokens_create_command(name: str, role: str) -> None:
+    """Make an API token; it is printed once, on the last line, and only its hash is kept."""
+    from app.api.auth import audit
+    from app.people import tokens
+
+    with transaction(extensions().sessions) as db:
+        try:
+            secret = tokens.create(db, name, role, created_by="cli")
+        except tokens.TokenRefused as refused:
+            raise click.ClickException(str(refused)) from None
+        audit(db, actor="cli", action="token.create", recording_sid=None, detail=f"{name} ({role})")
+    click.echo(f"token {name!r} ({role}) made; it is shown this once, keep it safe:", err=True)
+    click.echo(secret)
+
+
+@tokens_group.command("revoke")
+@click.argument("name")
+@with_appcontext
+def tokens_revoke_command(name: str) -> None:
+    """End the token called NAME at once."""
+    from app.api.auth import audit
+    from app.people import tokens
+
+    with transaction(extensions().sessions) as db:
+        if not tokens.revoke(db, name):
+            raise click.ClickException(f"no live token called {name!r}")
+        audit(db, actor="cli", action="token.revoke", recording_sid=None, detail=name)
+    click.echo(f"token {name!r} revoked")
+
+
 def register(app: Flask) -> None:
     """Attach the project's commands to ``app.cli``."""
     for command in (
@@ -263,5 +302,6 @@ def register(app: Flask) -> None:
         decrypt_command,
         legal_hold_command,
         scrub_command,
+        tokens_group,
     ):
         app.cli.add_command(command)

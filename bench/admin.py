@@ -22,6 +22,8 @@ from sqlalchemy import text
 from app import create_app
 from app.config import normalise_database_url
 from app.db import make_engine
+from app.api.params import encode_cursor
+from app.people import tokens
 from app.recordings import queries
 from app.recordings.queries import Position
 from tests.helpers import alembic_config, make_settings
@@ -102,7 +104,7 @@ def seed(database_url: str, rows: int) -> None:
         if existing >= rows:
             print(f"reusing {existing:,} recordings already seeded")
             return
-        connection.execute(text("TRUNCATE recordings, recording_events, archive_attempts"))
+        connection.execute(text("TRUNCATE recordings, recording_events, archive_attempts CASCADE"))
         for name, sql, params in (
             ("recordings", SEED, {"rows": rows}),
             ("callbacks", EVENTS, {}),
@@ -116,12 +118,12 @@ def seed(database_url: str, rows: int) -> None:
     engine.dispose()
 
 
-def timed(client, url: str, repeats: int) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+def timed(client, url: str, repeats: int, headers=None) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
     times = []
     status = 0
     for _ in range(repeats + 2):
         started = time.perf_counter()
-        response = client.get(url, headers={"Accept": "text/html"})
+        response = client.get(url, headers=headers or {"Accept": "text/html"})
         times.append((time.perf_counter() - started) * 1000)
         status = response.status_code
     times = sorted(times[2:])  # the first two warm caches
@@ -149,8 +151,11 @@ def run(database_url: str, rows: int, repeats: int = 20) -> dict[str, Any]:
             ),
             {"n": int(rows * 0.9)},
         ).one()
-        failed_id, failed_sid = connection.execute(
-            text("SELECT id, call_sid FROM recordings WHERE archive_state = 'failed' LIMIT 1")
+        failed_id, failed_sid, failed_recording = connection.execute(
+            text(
+                "SELECT id, call_sid, recording_sid FROM recordings "
+                "WHERE archive_state = 'failed' LIMIT 1"
+            )
         ).one()
     engine.dispose()
     pages = {
@@ -164,6 +169,24 @@ def run(database_url: str, rows: int, repeats: int = 20) -> dict[str, Any]:
     timings: dict[str, dict[str, float]] = {}
     for name, url in pages.items():
         median, p95, status = timed(client, url, repeats)
+        assert status == 200, (name, status)
+        timings[name] = {"median_ms": median, "p95_ms": p95}
+        print(f"  {name}: {timings[name]}", flush=True)
+    # The recordings API (issue 18): the same queries behind a bearer token, as JSON.
+    with app.app_context():
+        with app.extensions["recording_archiver"].sessions() as db:
+            db.execute(text("DELETE FROM api_tokens WHERE name = 'bench'"))
+            token = tokens.create(db, "bench", "viewer", created_by="bench")
+            db.commit()
+    bearer = {"Authorization": f"Bearer {token}"}
+    cursor = encode_cursor(Position(deep[0], deep[1]))
+    for name, url in {
+        "API listing (first page of 100)": "/api/v1/recordings",
+        "API listing: failed, one provider": "/api/v1/recordings?state=failed&provider=twilio",
+        "API deep page (90 % down)": f"/api/v1/recordings?after={cursor}",
+        "API one recording": f"/api/v1/recordings/{failed_recording}",
+    }.items():
+        median, p95, status = timed(client, url, repeats, headers=bearer)
         assert status == 200, (name, status)
         timings[name] = {"median_ms": median, "p95_ms": p95}
         print(f"  {name}: {timings[name]}", flush=True)

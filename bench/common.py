@@ -30,7 +30,10 @@ def under_postgres() -> None:
     sys.exit(
         subprocess.call(
             [
+                # -t: the cluster's configuration in a temporary folder even as root, so
+                # two benches (or a bench and the suite) can run at once.
                 "pg_virtualenv",
+                "-t",
                 "bash",
                 "-c",
                 f'DATABASE_URL="{url}" BENCH_DATABASE_RESTART="{restart}" {line}',

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hmac
 import logging
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import extensions
 from app.ops.metrics import CONTENT_TYPE, exposition
-from app.ops.openapi import DOCUMENT
+from app.ops.openapi import document
 
 bp = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
@@ -56,4 +56,4 @@ def metrics() -> Response:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """The webhook and operations endpoints, described (OpenAPI 3.1)."""
-    return jsonify(DOCUMENT)
+    return jsonify(document(current_app.extensions.get("openapi.parts", [])))

@@ -151,5 +151,25 @@ DOCUMENT: dict[str, Any] = {
             }
         },
     },
-    "components": {"securitySchemes": {"metricsToken": {"type": "http", "scheme": "bearer"}}},
+    "components": {
+        "securitySchemes": {
+            "metricsToken": {"type": "http", "scheme": "bearer"},
+        }
+    },
 }
+
+
+def document(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """This document with the parts other blueprints describe (``init_api`` adds the
+    recordings API's: each blueprint describes its own paths)."""
+    whole: dict[str, Any] = {
+        **DOCUMENT,
+        "info": dict(DOCUMENT["info"]),
+        "paths": dict(DOCUMENT["paths"]),
+        "components": {"securitySchemes": dict(DOCUMENT["components"]["securitySchemes"])},
+    }
+    for part in parts:
+        whole["paths"].update(part["paths"])
+        whole["components"]["securitySchemes"].update(part["securitySchemes"])
+        whole["info"]["description"] += " " + part["description"]
+    return whole

@@ -152,6 +152,10 @@ class RecordingFilter:
     account_sid: str | None = None  # one account's (a Twilio subaccount's) recordings
     legal_hold: bool = False  # only recordings under a legal hold
     integrity: str | None = None  # an Integrity value, or INTEGRITY_PROBLEMS_FILTER
+    # The API's filters: an exact call, and instants rather than days.
+    call_sid: str | None = None
+    recorded_from: dt.datetime | None = None  # recorded at or after
+    recorded_before: dt.datetime | None = None  # recorded before
 
     def conditions(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -175,6 +179,12 @@ class RecordingFilter:
             where.append(Recording.integrity.in_(INTEGRITY_PROBLEMS))
         elif self.integrity is not None:
             where.append(Recording.integrity == Integrity(self.integrity))
+        if self.call_sid:
+            where.append(Recording.call_sid == self.call_sid)
+        if self.recorded_from is not None:
+            where.append(Recording.recorded_at >= self.recorded_from)
+        if self.recorded_before is not None:
+            where.append(Recording.recorded_at < self.recorded_before)
         if self.search:
             pattern = _prefix(self.search)
             where.append(
@@ -256,6 +266,18 @@ def count_failed(session: Session, where: RecordingFilter) -> int:
     """How many failed recordings match ``where`` (for the bulk retry's confirmation)."""
     conditions = [*where.conditions(), Recording.archive_state == ArchiveState.FAILED]
     return int(session.execute(select(func.count()).where(and_(*conditions))).scalar_one())
+
+
+def by_sid(session: Session, recording_sid: str) -> Recording | None:
+    """The recording with this SID (SIDs do not repeat across providers in practice; the
+    oldest row wins if they ever do)."""
+    return (
+        session.execute(
+            select(Recording).where(Recording.recording_sid == recording_sid).order_by(Recording.id)
+        )
+        .scalars()
+        .first()
+    )
 
 
 @dataclass(frozen=True)
