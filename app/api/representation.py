@@ -41,8 +41,8 @@ def recording_json(recording: Recording) -> dict[str, Any]:
         "sha256": recording.sha256,
         "archived_at": _when(recording.archived_at),
         "original_deleted_at": _when(recording.original_deleted_at),
-        "legal_hold": bool(getattr(recording, "legal_hold", False)),
-        "retain_until": _when(getattr(recording, "retain_until", None)),
-        "integrity": getattr(recording, "integrity", None) or "unchecked",
-        "encrypted": bool(getattr(recording, "encryption_details", None)),
+        "legal_hold": bool(recording.legal_hold),
+        "retain_until": _when(recording.retain_until),
+        "integrity": recording.integrity.value,
+        "encrypted": recording.encrypted,
     }

@@ -13,9 +13,11 @@ from app.api import bp, params
 from app.api.auth import audit, error, holder, requires
 from app.api.media import serve_media
 from app.api.representation import recording_json
+from app.archive.retention import LegalHoldRefused, set_legal_hold
 from app.db import transaction
 from app.extensions import extensions, get_settings, session_factory
 from app.recordings import queries, queue, shares
+from app.storage import StorageError
 from app.web import public_origin
 
 
@@ -101,10 +103,24 @@ def legal_hold(sid: str) -> ResponseReturnValue:
     body = _json_body()
     if body is None or set(body) != {"on"} or not isinstance(body["on"], bool):
         return error(400, 'the body must be JSON {"on": true} or {"on": false}')
-    with session_factory()() as db:
-        if queries.by_sid(db, sid) is None:
-            return _unknown(sid)
-    return error(501, "legal holds arrive with Object Lock support (S3_OBJECT_LOCK_MODE)")
+    try:
+        with transaction(session_factory()) as db:
+            # The store acts first, then the row and the audit entry commit together
+            # (set_legal_hold writes both, through the audit hook, in this transaction).
+            recording = set_legal_hold(
+                db,
+                extensions().store,
+                sid,
+                body["on"],
+                actor=holder().actor,
+                address=request.remote_addr,
+            )
+            shown = recording_json(recording)
+    except LegalHoldRefused as refused:
+        return error(404 if refused.not_found else 409, refused.reason)
+    except StorageError:
+        return error(503, "the archive store did not answer; nothing was changed, try again")
+    return shown
 
 
 @bp.post("/recordings/<sid>/share")

@@ -230,6 +230,31 @@ def test_legal_hold_checks_its_body_and_role(
         assert "on" in answer.json["error"]
 
 
+def test_legal_hold_on_a_store_without_object_lock_is_a_409_saying_why(
+    client: FlaskClient,
+    connection: Connection,
+    archive_dir: Path,
+    bearer: dict[str, dict[str, str]],
+) -> None:
+    recording = archived(
+        connection, archive_dir, archived_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    )
+    url = f"/api/v1/recordings/{recording.recording_sid}/legal-hold"
+    answer = client.post(url, json={"on": True}, headers=bearer["operator"])
+    assert answer.status_code == 409
+    assert "legal hold" in answer.json["error"].lower()
+    held = connection.execute(
+        select(Recording.legal_hold).where(Recording.id == recording.id)
+    ).scalar_one()
+    assert held is False
+    unknown = client.post(
+        "/api/v1/recordings/RE" + "e" * 32 + "/legal-hold",
+        json={"on": True},
+        headers=bearer["operator"],
+    )
+    assert unknown.status_code == 404
+
+
 def test_a_share_link_plays_and_downloads_one_recording_without_a_login(
     client: FlaskClient,
     connection: Connection,
