@@ -32,6 +32,7 @@ from app.db import (
     transaction,
     utcnow,
 )
+from app.deliveries.send import Deliverer
 from app.providers import PROVIDERS
 from app.providers.base import ProviderApi
 from app.providers.errors import ProviderError
@@ -373,9 +374,11 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None 
     # The kinds of work, each a bounded turn in the loop: one recording, or a few
     # seconds of a reconciliation period. Neither holds up the other for long.
     schedule = ReconcileSchedule(settings, archiver.sessions, stop, archiver.worker_id)
+    deliverer = Deliverer(settings, archiver.sessions, archiver.worker_id, stop)
     turns = [
         riding_out_database_outages(archiver.run_once, settings, stop),
         riding_out_database_outages(schedule.turn, settings, stop),
+        riding_out_database_outages(deliverer.turn, settings, stop),
     ]
     try:
         while not stop.is_set():

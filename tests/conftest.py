@@ -103,6 +103,7 @@ def live_engine(engine: Engine) -> Iterator[Engine]:
             "admin_login_failures",
             "work_items",
             "metric_totals",
+            "deliveries",
         ):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
 

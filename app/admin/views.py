@@ -23,6 +23,7 @@ from werkzeug.datastructures import MultiDict
 from app.admin import CONTENT_SECURITY_POLICY, ID_MAX, bp
 from app.archive.naming import CONTENT_TYPES
 from app.db import transaction
+from app.deliveries import outbox
 from app.extensions import extensions, session_factory
 from app.providers import PROVIDERS
 from app.providers.http import origin_of
@@ -199,6 +200,7 @@ def listing() -> ResponseReturnValue:
 def detail(recording_id: int) -> ResponseReturnValue:
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)
+        deliveries = outbox.for_recording(db, found.recording.recording_sid) if found else []
     if found is None:
         abort(404, "no such recording")
     recording = found.recording
@@ -220,6 +222,7 @@ def detail(recording_id: int) -> ResponseReturnValue:
         r=recording,
         events=found.events,
         attempts=found.attempts,
+        deliveries=deliveries,
         object_missing=object_missing,
         can_archive_again=recording.original_deleted_at is None,
         store_problem=store_problem,
@@ -275,6 +278,23 @@ def retry(recording_id: int) -> ResponseReturnValue:
         flash("Back in the queue with a fresh set of tries.", "success")
     else:
         flash("Only a failed recording can be retried; nothing was changed.", "error")
+    return redirect(url_for("admin.detail", recording_id=recording_id))
+
+
+@bp.post("/recordings/<row_id:recording_id>/deliveries/<row_id:delivery_id>/redeliver")
+def redeliver(recording_id: int, delivery_id: int) -> ResponseReturnValue:
+    """Send one of the recording's deliveries (delivered or failed) again."""
+    with transaction(session_factory()) as db:
+        found = queries.recording_detail(db, recording_id)
+        if found is None:
+            abort(404, "no such recording")
+        done = outbox.redeliver(db, delivery_id, found.recording.recording_sid)
+    if done:
+        flash("Delivery queued to be sent again.", "success")
+    else:
+        flash(
+            "Only a delivered or failed delivery can be sent again; nothing was changed.", "error"
+        )
     return redirect(url_for("admin.detail", recording_id=recording_id))
 
 

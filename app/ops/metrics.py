@@ -26,6 +26,8 @@ from prometheus_client.core import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.deliveries import outbox
+from app.deliveries.models import DeliveryKind
 from app.recordings import stats
 from app.recordings.models import ArchiveState
 from app.recordings.overview import OverviewCache
@@ -75,6 +77,12 @@ class DatabaseCollector:
             "until it answered (no recording's try is spent on it).",
             labels=["dependency"],
         )
+        deliveries = CounterMetricFamily(
+            f"{PREFIX}_deliveries",
+            "Forwarded callbacks and notifications ended, by kind and outcome "
+            "(delivered or failed).",
+            labels=["kind", "outcome"],
+        )
         archived = 0.0
         buckets: dict[str, dict[str, float]] = defaultdict(dict)
         sums: dict[str, float] = defaultdict(float)
@@ -85,12 +93,26 @@ class DatabaseCollector:
                 archived = value
             elif name == stats.OUTAGES:
                 outages.add_metric([_labels(labels).get("dependency", "")], value)
+            elif name == outbox.DELIVERIES_TOTAL:
+                found = _labels(labels)
+                deliveries.add_metric([found.get("kind", ""), found.get("outcome", "")], value)
             elif name.endswith("_bucket"):
                 buckets[name.removesuffix("_bucket")][_labels(labels)["le"]] = value
             elif name.endswith("_sum"):
                 sums[name.removesuffix("_sum")] = value
         yield attempts
         yield outages
+        yield deliveries
+        with self.sessions() as session:
+            retrying = outbox.retrying_by_kind(session)
+        waiting = GaugeMetricFamily(
+            f"{PREFIX}_deliveries_retrying",
+            "Deliveries waiting to be tried again after a failed try, by kind.",
+            labels=["kind"],
+        )
+        for kind in DeliveryKind:
+            waiting.add_metric([kind.value], retrying.get(kind.value, 0))
+        yield waiting
         yield CounterMetricFamily(
             f"{PREFIX}_archived_bytes", "Bytes archived and confirmed, all time.", value=archived
         )

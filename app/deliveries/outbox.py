@@ -1,0 +1,358 @@
+"""Write deliveries, claim them, record how each try went.
+
+Enqueueing is a plain INSERT in the caller's transaction: the callback stored
+or the archive step settled commits its delivery with it, or neither.
+
+A delivery is claimable when it is polled (``pending``, or ``sending`` with
+its lease run out: ``run_after`` is then the lease's expiry, as in
+``app.work.items``), due, and
+
+- nothing earlier of its kind for the same recording is still to be sent:
+  a receiver sees a recording's events in the order they happened, whatever
+  the retries (per kind, so a handler that is down does not hold up the
+  notifications to another system, and the other way round);
+- fewer than ``IN_FLIGHT_PER_RECEIVER`` of its kind are being sent, so a slow
+  receiver holds at most that many workers, and only between their archive
+  turns.
+
+Claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite's write lock
+serialises them instead); every later write checks the lease owner.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, exists, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from app.config import Settings
+from app.db import utcnow
+from app.deliveries.models import POLLED, Delivery, DeliveryKind, DeliveryStatus
+from app.recordings import stats
+from app.recordings.models import Recording
+
+# Retryable answers are retried for this long after the delivery was written
+# (or redelivered): the contract's "at least a day".
+RETRY_WINDOW = dt.timedelta(hours=24)
+IN_FLIGHT_PER_RECEIVER = 4
+FORWARD_EVENT = "callback"
+ARCHIVED = "recording.archived"
+FAILED = "recording.failed"
+DELIVERIES_TOTAL = "deliveries_total"  # running totals by kind and outcome (metric_totals)
+
+
+def _target(db: Session | Connection) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
+def _insert(db: Session | Connection, **values: Any) -> None:
+    now = utcnow()
+    table = cast(Table, Delivery.__table__)
+    _target(db).execute(
+        insert(table).values(
+            status=DeliveryStatus.PENDING.value,
+            run_after=now,
+            give_up_at=now + RETRY_WINDOW,
+            attempts=0,
+            created_at=now,
+            message_id=f"msg_{uuid.uuid4().hex}",
+            **values,
+        )
+    )
+
+
+def enqueue_forward(
+    db: Session | Connection,
+    *,
+    provider: str,
+    account_sid: str,
+    recording_sid: str,
+    method: str,
+    params: Sequence[tuple[str, str]],
+) -> None:
+    """A callback as received (method, every parameter in order, repeats kept), to go
+    on to FORWARD_URL; call it in the transaction that stores the callback, and
+    only when FORWARD_URL is set. Signed when sent, with the key of the time."""
+    _insert(
+        db,
+        kind=DeliveryKind.FORWARD.value,
+        event_type=FORWARD_EVENT,
+        recording_sid=recording_sid,
+        provider=provider,
+        account_sid=account_sid,
+        method=method,
+        content=[[name, value] for name, value in params],
+    )
+
+
+def enqueue_notification(
+    db: Session | Connection,
+    event_type: str,
+    payload: Mapping[str, Any],
+    recording_sid: str | None,
+    *,
+    settings: Settings,
+) -> bool:
+    """An event (``recording.archived``, ``recording.integrity_failed``...) with its
+    JSON-able ``payload``, to NOTIFY_URL; False (nothing written) when NOTIFY_URL
+    is not set. Call it in the transaction that makes the event happen."""
+    if not settings.notify_url:
+        return False
+    _insert(
+        db,
+        kind=DeliveryKind.NOTIFICATION.value,
+        event_type=event_type,
+        recording_sid=recording_sid,
+        method="POST",
+        content=dict(payload),
+    )
+    return True
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def archived_payload(recording: Recording) -> dict[str, Any]:
+    """``recording.archived``'s data, as the contract names it."""
+    return {
+        "sid": recording.recording_sid,
+        "provider": recording.provider,
+        "account_sid": recording.account_sid,
+        "call_sid": recording.call_sid,
+        "bucket": recording.bucket,
+        "key": recording.key,
+        "size": recording.size_bytes,
+        "sha256": recording.sha256,
+        "archived_at": _iso(recording.archived_at),
+    }
+
+
+def notify_settled(
+    session: Session, settings: Settings, recording_id: int, event_type: str
+) -> bool:
+    """``recording.archived`` or ``recording.failed`` for the recording just settled, in
+    the same transaction (the caller's ``_settle`` step)."""
+    if not settings.notify_url:
+        return False
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        return False
+    if event_type == ARCHIVED:
+        payload = archived_payload(recording)
+    else:
+        payload = {"sid": recording.recording_sid, "error": recording.last_error}
+    return enqueue_notification(
+        session, event_type, payload, recording.recording_sid, settings=settings
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryClaim:
+    """A claimed delivery, safe to use outside the session that claimed it."""
+
+    id: int
+    kind: DeliveryKind
+    event_type: str
+    recording_sid: str | None
+    provider: str | None
+    account_sid: str | None
+    method: str
+    content: Any
+    message_id: str
+    attempts: int  # this one included
+    give_up_at: dt.datetime
+    owner: str
+
+
+def claim(
+    session: Session,
+    owner: str,
+    lease: dt.timedelta,
+    kinds: Sequence[DeliveryKind],
+    now: dt.datetime | None = None,
+) -> DeliveryClaim | None:
+    """Take the most overdue claimable delivery of ``kinds`` under a lease, or None."""
+    now = now or utcnow()
+    earlier = aliased(Delivery)
+    waits_for_earlier = exists().where(
+        earlier.recording_sid == Delivery.recording_sid,
+        earlier.kind == Delivery.kind,
+        earlier.id < Delivery.id,
+        earlier.status.in_(POLLED),
+    )
+    sending = aliased(Delivery)
+    in_flight = (
+        select(func.count())
+        .where(
+            sending.kind == Delivery.kind,
+            sending.status == DeliveryStatus.SENDING,
+            sending.run_after > now,
+        )
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(Delivery)
+        .where(
+            Delivery.status.in_(POLLED),
+            Delivery.run_after <= now,
+            Delivery.kind.in_(list(kinds)),
+            ~waits_for_earlier,
+            in_flight < IN_FLIGHT_PER_RECEIVER,
+        )
+        .order_by(Delivery.run_after)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Delivery)
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    row.status = DeliveryStatus.SENDING
+    row.lease_owner = owner
+    row.run_after = now + lease
+    row.attempts += 1
+    row.last_tried_at = now
+    session.flush()
+    return DeliveryClaim(
+        id=row.id,
+        kind=row.kind,
+        event_type=row.event_type,
+        recording_sid=row.recording_sid,
+        provider=row.provider,
+        account_sid=row.account_sid,
+        method=row.method,
+        content=row.content,
+        message_id=row.message_id,
+        attempts=row.attempts,
+        give_up_at=row.give_up_at,
+        owner=owner,
+    )
+
+
+def _update_held(session: Session, held: DeliveryClaim, **values: Any) -> bool:
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == held.id,
+            Delivery.lease_owner == held.owner,
+            Delivery.status == DeliveryStatus.SENDING,
+        )
+        .values(lease_owner=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _count(session: Session, held: DeliveryClaim, outcome: str) -> None:
+    stats.add(
+        session,
+        {(DELIVERIES_TOTAL, stats.labels(kind=held.kind.value, outcome=outcome)): 1.0},
+    )
+
+
+def delivered(
+    session: Session, held: DeliveryClaim, code: int, answer: str, now: dt.datetime | None = None
+) -> bool:
+    """The receiver took it (2xx): never sent again (unless redelivered)."""
+    done = _update_held(
+        session,
+        held,
+        status=DeliveryStatus.DELIVERED,
+        last_status_code=code,
+        last_answer=answer,
+        finished_at=now or utcnow(),
+    )
+    if done:
+        _count(session, held, "delivered")
+    return done
+
+
+def failed(
+    session: Session,
+    held: DeliveryClaim,
+    code: int | None,
+    answer: str,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Given up: a refusal, or retried for the whole window."""
+    done = _update_held(
+        session,
+        held,
+        status=DeliveryStatus.FAILED,
+        last_status_code=code,
+        last_answer=answer,
+        finished_at=now or utcnow(),
+    )
+    if done:
+        _count(session, held, "failed")
+    return done
+
+
+def retry_at(
+    session: Session, held: DeliveryClaim, code: int | None, answer: str, at: dt.datetime
+) -> bool:
+    """Try again at ``at`` (the try counted)."""
+    return _update_held(
+        session,
+        held,
+        status=DeliveryStatus.PENDING,
+        run_after=at,
+        last_status_code=code,
+        last_answer=answer,
+    )
+
+
+def give_back(session: Session, held: DeliveryClaim) -> bool:
+    """Not tried after all (the worker is stopping): due again now, no try counted."""
+    return _update_held(
+        session,
+        held,
+        status=DeliveryStatus.PENDING,
+        run_after=utcnow(),
+        attempts=Delivery.attempts - 1,
+    )
+
+
+def redeliver(session: Session, delivery_id: int, recording_sid: str) -> bool:
+    """Send a delivered or failed delivery of this recording again, due now, with a
+    fresh retry window; False (nothing changed) when it is still being sent."""
+    now = utcnow()
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.recording_sid == recording_sid,
+            Delivery.status.in_([DeliveryStatus.DELIVERED, DeliveryStatus.FAILED]),
+        )
+        .values(
+            status=DeliveryStatus.PENDING,
+            run_after=now,
+            give_up_at=now + RETRY_WINDOW,
+            finished_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def for_recording(session: Session, recording_sid: str) -> list[Delivery]:
+    """The recording's deliveries, oldest first (the console's page)."""
+    return list(
+        session.execute(
+            select(Delivery).where(Delivery.recording_sid == recording_sid).order_by(Delivery.id)
+        ).scalars()
+    )
+
+
+def retrying_by_kind(session: Session) -> dict[str, int]:
+    """How many deliveries are waiting to be tried again, by kind (a /metrics gauge)."""
+    rows = session.execute(
+        select(Delivery.kind, func.count())
+        .where(Delivery.status.in_(POLLED), Delivery.attempts > 0)
+        .group_by(Delivery.kind)
+    )
+    return {kind.value if isinstance(kind, DeliveryKind) else str(kind): int(n) for kind, n in rows}
