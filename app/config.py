@@ -414,9 +414,8 @@ def _public_url(e: _Reading) -> str | None:
     return parse_public_url("PUBLIC_URL", public_url) if public_url else None
 
 
-def _receiver_url(e: _Reading, name: str) -> str | None:
+def _receiver_url(name: str, value: str | None) -> str | None:
     """An absolute http(s) URL our deliveries are sent to, or None when unset."""
-    value = e.text(name)
     if value is None:
         return None
     parts = urlsplit(value)
@@ -428,12 +427,11 @@ def _receiver_url(e: _Reading, name: str) -> str | None:
     return value
 
 
-def _webhook_secret(e: _Reading, name: str, needed_by: str | None = None) -> str | None:
+def _webhook_secret(name: str, value: str | None, needed_by: str | None = None) -> str | None:
     """A Standard Webhooks secret: ``whsec_`` then base64 of at least 24 bytes."""
-    value = e.text(name)
     if value is None:
-        if needed_by is not None and e.got.get(needed_by):
-            raise ConfigError(f"{name} must be set when {needed_by.upper()} is")
+        if needed_by is not None:
+            raise ConfigError(f"{name} must be set when {needed_by} is")
         return None
     example = "whsec_ followed by base64, e.g. from `openssl rand -base64 32`"
     if not value.startswith("whsec_"):
@@ -532,8 +530,15 @@ CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
     ),
     ("metrics_token", lambda e: e.text("METRICS_TOKEN")),
     ("log_format", lambda e: e.choice("LOG_FORMAT", LOG_FORMATS, default_log_format(e)) or "text"),
-    ("forward_url", lambda e: _receiver_url(e, "FORWARD_URL")),
-    ("forward_secret", lambda e: _webhook_secret(e, "FORWARD_SECRET")),
-    ("notify_url", lambda e: _receiver_url(e, "NOTIFY_URL")),
-    ("notify_secret", lambda e: _webhook_secret(e, "NOTIFY_SECRET", needed_by="notify_url")),
+    ("forward_url", lambda e: _receiver_url("FORWARD_URL", e.text("FORWARD_URL"))),
+    ("forward_secret", lambda e: _webhook_secret("FORWARD_SECRET", e.text("FORWARD_SECRET"))),
+    ("notify_url", lambda e: _receiver_url("NOTIFY_URL", e.text("NOTIFY_URL"))),
+    (
+        "notify_secret",
+        lambda e: _webhook_secret(
+            "NOTIFY_SECRET",
+            e.text("NOTIFY_SECRET"),
+            needed_by="NOTIFY_URL" if e.got["notify_url"] else None,
+        ),
+    ),
 )

@@ -1,4 +1,4 @@
-"""``python -m bench <webhook|archive|backfill|admin|chaos|all>``: see bench/README.md."""
+"""``python -m bench <webhook|archive|backfill|admin|chaos|deliveries|all>``: see bench/README.md."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def main() -> None:
     chaos = sub.add_parser("chaos", help="faults injected while recordings flow")
     chaos.add_argument("--recordings", type=int, default=500)
     chaos.add_argument("--faults", type=int, default=24)
+    deliveries = sub.add_parser("deliveries", help="the outbox's deliveries per second")
+    deliveries.add_argument("--deliveries", type=int, default=2000)
+    deliveries.add_argument("--workers", default="1,2")
     sub.add_parser("all", help="webhook, archive, backfill and admin, one after another")
     args = parser.parse_args()
     under_postgres()
@@ -58,6 +61,12 @@ def main() -> None:
             from bench import admin as module  # type: ignore[no-redef]
 
             result = module.run(database_url, getattr(args, "rows", 1_000_000))
+        elif name == "deliveries":
+            from bench import deliveries as module  # type: ignore[no-redef]
+
+            result = module.run(
+                database_url, args.deliveries, [int(n) for n in args.workers.split(",")]
+            )
         else:
             from bench import chaos as module  # type: ignore[no-redef]
 
