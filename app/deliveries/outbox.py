@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, exists, func, insert, select, update
+from sqlalchemy import Connection, Table, exists, func, insert, literal_column, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.config import Settings
@@ -44,6 +44,13 @@ FORWARD_EVENT = "callback"
 ARCHIVED = "recording.archived"
 FAILED = "recording.failed"
 DELIVERIES_TOTAL = "deliveries_total"  # running totals by kind and outcome (metric_totals)
+
+
+def _polled(column: Any) -> Any:
+    """``column IN ('pending', 'sending')`` written with literals: only then can the
+    planner see that it implies the partial index's condition (bound parameters
+    hide it, on PostgreSQL and SQLite alike)."""
+    return column.in_([literal_column(f"'{status.value}'") for status in POLLED])
 
 
 def _target(db: Session | Connection) -> Connection:
@@ -184,14 +191,15 @@ def claim(
         earlier.recording_sid == Delivery.recording_sid,
         earlier.kind == Delivery.kind,
         earlier.id < Delivery.id,
-        earlier.status.in_(POLLED),
+        _polled(earlier.status),
     )
     sending = aliased(Delivery)
     in_flight = (
         select(func.count())
         .where(
             sending.kind == Delivery.kind,
-            sending.status == DeliveryStatus.SENDING,
+            _polled(sending.status),  # (so the claimable index serves this count too)
+            sending.status == literal_column(f"'{DeliveryStatus.SENDING.value}'"),
             sending.run_after > now,
         )
         .scalar_subquery()
@@ -199,7 +207,7 @@ def claim(
     row = session.execute(
         select(Delivery)
         .where(
-            Delivery.status.in_(POLLED),
+            _polled(Delivery.status),
             Delivery.run_after <= now,
             Delivery.kind.in_(list(kinds)),
             ~waits_for_earlier,
@@ -352,7 +360,7 @@ def retrying_by_kind(session: Session) -> dict[str, int]:
     """How many deliveries are waiting to be tried again, by kind (a /metrics gauge)."""
     rows = session.execute(
         select(Delivery.kind, func.count())
-        .where(Delivery.status.in_(POLLED), Delivery.attempts > 0)
+        .where(_polled(Delivery.status), Delivery.attempts > 0)
         .group_by(Delivery.kind)
     )
     return {kind.value if isinstance(kind, DeliveryKind) else str(kind): int(n) for kind, n in rows}

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import requests
@@ -45,6 +45,7 @@ from app.work.items import backoff
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Settle = Callable[[Session], None]
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
@@ -203,22 +204,32 @@ class Deliverer:
             return step(session)
 
     def turn(self, budget: float = TURN_SECONDS) -> bool:
-        """Send due deliveries for about ``budget`` seconds; whether there was one."""
+        """Send due deliveries for about ``budget`` seconds; whether there was one.
+
+        Each try's answer is recorded in the same transaction that claims the
+        next delivery: one commit per delivery rather than two.
+        """
         if not self.kinds:
             return False
         deadline = time.monotonic() + budget
         worked = False
-        while not self.stop.is_set():
-            held = self._write(lambda s: outbox.claim(s, self.owner, LEASE, self.kinds))
-            if held is None:
-                break
-            worked = True
-            self.deliver(held)
-            if time.monotonic() >= deadline:
-                break
-        return worked
+        settle: Settle | None = None
+        while True:
+            go_on = not self.stop.is_set() and time.monotonic() < deadline
 
-    def deliver(self, held: DeliveryClaim) -> None:
+            def step(session: Session, settle: Settle | None = settle, go_on: bool = go_on) -> Any:
+                if settle is not None:
+                    settle(session)
+                return outbox.claim(session, self.owner, LEASE, self.kinds) if go_on else None
+
+            held = self._write(step)
+            if held is None:
+                return worked
+            worked = True
+            settle = self.deliver(held)
+
+    def deliver(self, held: DeliveryClaim) -> Settle:
+        """Send ``held`` once; what to record of it (in the caller's transaction)."""
         now = utcnow()
         try:
             answer = send(self.http, build_request(self.settings, held, now))
@@ -226,18 +237,19 @@ class Deliverer:
             answer = Answer("retry", None, str(exc))
         what = f"delivery {held.id} ({held.kind.value} {held.event_type}"
         what += f" for {held.recording_sid})" if held.recording_sid else ")"
+        record: Callable[[Session], bool]
         if answer.outcome == "delivered":
-            kept = self._write(lambda s: outbox.delivered(s, held, answer.code or 0, answer.text))
+            record = lambda s: outbox.delivered(s, held, answer.code or 0, answer.text)  # noqa: E731
             log.info("%s delivered on try %d: %s", what, held.attempts, answer.text)
         elif answer.outcome == "failed" or now >= held.give_up_at:
             why = answer.text if answer.outcome == "failed" else f"{answer.text}; retried for 24 h"
-            kept = self._write(lambda s: outbox.failed(s, held, answer.code, why))
+            record = lambda s: outbox.failed(s, held, answer.code, why)  # noqa: E731
             log.warning("%s failed on try %d: %s", what, held.attempts, why)
         else:
             wait = backoff(held.attempts, self.first_retry, self.longest_retry)
             wait *= random.uniform(0.5, 1.5)  # jitter: many retries do not arrive in step
             at = min(now + wait, max(held.give_up_at, now))
-            kept = self._write(lambda s: outbox.retry_at(s, held, answer.code, answer.text, at))
+            record = lambda s: outbox.retry_at(s, held, answer.code, answer.text, at)  # noqa: E731
             log.warning(
                 "%s try %d: %s; next try in %.0f s",
                 what,
@@ -245,5 +257,9 @@ class Deliverer:
                 answer.text,
                 (at - now).total_seconds(),
             )
-        if not kept:
-            log.warning("%s: the lease ran out during the try; its new holder sends it", what)
+
+        def settle(session: Session) -> None:
+            if not record(session):
+                log.warning("%s: the lease ran out during the try; its new holder sends it", what)
+
+        return settle
