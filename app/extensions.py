@@ -81,17 +81,6 @@ class Extensions:
 
         return run_retrying_once_on_disconnect(attempt)
 
-    def run_in_transaction(self, work: Callable[[Connection], T]) -> T:
-        """``work`` (several statements) in one transaction, run once more on a fresh
-        connection when its pooled one had died: ``work`` must be idempotent as a
-        whole (the dead connection committed nothing)."""
-
-        def attempt() -> T:
-            with transaction(self.sessions) as session:
-                return work(session.connection())
-
-        return run_retrying_once_on_disconnect(attempt)
-
 
 def init_extensions(
     app: Flask,

@@ -35,6 +35,7 @@ from app.db import utcnow
 from app.deliveries.models import POLLED, Delivery, DeliveryKind, DeliveryStatus
 from app.recordings import stats
 from app.recordings.models import Recording
+from app.recordings.reports import OutboxRow
 
 # Retryable answers are retried for this long after the delivery was written
 # (or redelivered): the contract's "at least a day".
@@ -57,20 +58,61 @@ def _target(db: Session | Connection) -> Connection:
     return db.connection() if isinstance(db, Session) else db
 
 
-def _insert(db: Session | Connection, **values: Any) -> None:
+def _row(
+    kind: DeliveryKind,
+    event_type: str,
+    recording_sid: str | None,
+    provider: str | None,
+    account_sid: str | None,
+    method: str,
+    content: Any,
+) -> dict[str, Any]:
+    """Every column of a new delivery, always in this order (the webhook's
+    statement is built once per set of columns)."""
     now = utcnow()
-    table = cast(Table, Delivery.__table__)
-    _target(db).execute(
-        insert(table).values(
-            status=DeliveryStatus.PENDING.value,
-            run_after=now,
-            give_up_at=now + RETRY_WINDOW,
-            attempts=0,
-            created_at=now,
-            message_id=f"msg_{uuid.uuid4().hex}",
-            **values,
-        )
+    return {
+        "kind": kind.value,
+        "event_type": event_type,
+        "recording_sid": recording_sid,
+        "provider": provider,
+        "account_sid": account_sid,
+        "method": method,
+        "content": content,
+        "message_id": f"msg_{uuid.uuid4().hex}",
+        "status": DeliveryStatus.PENDING.value,
+        "run_after": now,
+        "give_up_at": now + RETRY_WINDOW,
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
+def _insert(db: Session | Connection, values: dict[str, Any]) -> None:
+    _target(db).execute(insert(cast(Table, Delivery.__table__)).values(values))
+
+
+def forward_row(
+    *,
+    provider: str,
+    account_sid: str,
+    recording_sid: str,
+    method: str,
+    params: Sequence[tuple[str, str]],
+) -> OutboxRow:
+    """A callback as received (method, every parameter in order, repeats kept), to go
+    on to FORWARD_URL, as a row for ``record_callback`` to write with the callback
+    when it is new (in the same statement on PostgreSQL). Signed when sent, with
+    the key of the time."""
+    values = _row(
+        DeliveryKind.FORWARD,
+        FORWARD_EVENT,
+        recording_sid,
+        provider,
+        account_sid,
+        method,
+        [[name, value] for name, value in params],
     )
+    return OutboxRow(cast(Table, Delivery.__table__), values)
 
 
 def enqueue_forward(
@@ -82,19 +124,15 @@ def enqueue_forward(
     method: str,
     params: Sequence[tuple[str, str]],
 ) -> None:
-    """A callback as received (method, every parameter in order, repeats kept), to go
-    on to FORWARD_URL; call it in the transaction that stores the callback, and
-    only when FORWARD_URL is set. Signed when sent, with the key of the time."""
-    _insert(
-        db,
-        kind=DeliveryKind.FORWARD.value,
-        event_type=FORWARD_EVENT,
-        recording_sid=recording_sid,
+    """``forward_row`` written now, in the caller's transaction."""
+    row = forward_row(
         provider=provider,
         account_sid=account_sid,
+        recording_sid=recording_sid,
         method=method,
-        content=[[name, value] for name, value in params],
+        params=params,
     )
+    _insert(db, dict(row.values))
 
 
 def enqueue_notification(
@@ -112,11 +150,9 @@ def enqueue_notification(
         return False
     _insert(
         db,
-        kind=DeliveryKind.NOTIFICATION.value,
-        event_type=event_type,
-        recording_sid=recording_sid,
-        method="POST",
-        content=dict(payload),
+        _row(
+            DeliveryKind.NOTIFICATION, event_type, recording_sid, None, None, "POST", dict(payload)
+        ),
     )
     return True
 
