@@ -22,16 +22,27 @@ serialises them instead); every later write checks the lease owner.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, exists, func, insert, literal_column, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from app.config import Settings
-from app.db import utcnow
+from app.db import UTCDateTime, utcnow
 from app.deliveries.models import POLLED, Delivery, DeliveryKind, DeliveryStatus
 from app.recordings import stats
 from app.recordings.models import Recording
@@ -213,6 +224,74 @@ class DeliveryClaim:
     owner: str
 
 
+@functools.cache
+def _claim_statement() -> Any:
+    """The claim as one statement (an UPDATE of the chosen row, RETURNING it), built
+    once: building this statement per claim cost more than running it."""
+    table = cast(Table, Delivery.__table__)
+    candidate = aliased(Delivery, name="candidate")
+    earlier = aliased(Delivery, name="earlier")
+    sending = aliased(Delivery, name="in_flight")
+    now = bindparam("p_now", type_=UTCDateTime())
+    waits_for_earlier = exists().where(
+        earlier.recording_sid == candidate.recording_sid,
+        earlier.kind == candidate.kind,
+        earlier.id < candidate.id,
+        _polled(earlier.status),
+    )
+    in_flight = (
+        select(func.count())
+        .where(
+            sending.kind == candidate.kind,
+            _polled(sending.status),  # (so the claimable index serves this count too)
+            sending.status == literal_column(f"'{DeliveryStatus.SENDING.value}'"),
+            sending.run_after > now,
+        )
+        .scalar_subquery()
+    )
+    chosen = (
+        select(candidate.id)
+        .where(
+            _polled(candidate.status),
+            candidate.run_after <= now,
+            candidate.kind.in_(bindparam("p_kinds", expanding=True)),
+            ~waits_for_earlier,
+            in_flight < IN_FLIGHT_PER_RECEIVER,
+        )
+        .order_by(candidate.run_after)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=candidate)
+        .scalar_subquery()
+    )
+    return (
+        update(table)
+        .where(table.c.id == chosen)
+        .values(
+            status=DeliveryStatus.SENDING.value,
+            lease_owner=bindparam("p_owner"),
+            run_after=bindparam("p_until", type_=UTCDateTime()),
+            attempts=table.c.attempts + 1,
+            last_tried_at=now,
+        )
+        .returning(*[table.c[name] for name in _CLAIMED])
+    )
+
+
+_CLAIMED = (
+    "id",
+    "kind",
+    "event_type",
+    "recording_sid",
+    "provider",
+    "account_sid",
+    "method",
+    "content",
+    "message_id",
+    "attempts",
+    "give_up_at",
+)
+
+
 def claim(
     session: Session,
     owner: str,
@@ -222,57 +301,21 @@ def claim(
 ) -> DeliveryClaim | None:
     """Take the most overdue claimable delivery of ``kinds`` under a lease, or None."""
     now = now or utcnow()
-    earlier = aliased(Delivery)
-    waits_for_earlier = exists().where(
-        earlier.recording_sid == Delivery.recording_sid,
-        earlier.kind == Delivery.kind,
-        earlier.id < Delivery.id,
-        _polled(earlier.status),
-    )
-    sending = aliased(Delivery)
-    in_flight = (
-        select(func.count())
-        .where(
-            sending.kind == Delivery.kind,
-            _polled(sending.status),  # (so the claimable index serves this count too)
-            sending.status == literal_column(f"'{DeliveryStatus.SENDING.value}'"),
-            sending.run_after > now,
-        )
-        .scalar_subquery()
-    )
     row = session.execute(
-        select(Delivery)
-        .where(
-            _polled(Delivery.status),
-            Delivery.run_after <= now,
-            Delivery.kind.in_(list(kinds)),
-            ~waits_for_earlier,
-            in_flight < IN_FLIGHT_PER_RECEIVER,
-        )
-        .order_by(Delivery.run_after)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=Delivery)
-    ).scalar_one_or_none()
+        _claim_statement(),
+        {
+            "p_now": now,
+            "p_until": now + lease,
+            "p_owner": owner,
+            "p_kinds": [kind.value for kind in kinds],
+        },
+    ).first()
     if row is None:
         return None
-    row.status = DeliveryStatus.SENDING
-    row.lease_owner = owner
-    row.run_after = now + lease
-    row.attempts += 1
-    row.last_tried_at = now
-    session.flush()
+    values = row._mapping
     return DeliveryClaim(
-        id=row.id,
-        kind=row.kind,
-        event_type=row.event_type,
-        recording_sid=row.recording_sid,
-        provider=row.provider,
-        account_sid=row.account_sid,
-        method=row.method,
-        content=row.content,
-        message_id=row.message_id,
-        attempts=row.attempts,
-        give_up_at=row.give_up_at,
+        **{name: values[name] for name in _CLAIMED if name != "kind"},
+        kind=DeliveryKind(values["kind"]),
         owner=owner,
     )
 
