@@ -245,7 +245,9 @@ def scrub_command(limit: int | None) -> None:
             click.echo(f"{target.provider} {target.recording_sid}: {found.value} ({target.key})")
 
     try:
-        summary = scrub(ext.sessions, ext.store, limit=limit, pace=ceiling, on_each=each)
+        summary = scrub(
+            ext.sessions, ext.store, limit=limit, pace=ceiling, on_each=each, settings=ext.settings
+        )
     except StorageError as exc:
         raise click.ClickException(f"the store failed: {exc}") from None
     click.echo(summary.line())

@@ -12,6 +12,8 @@ one pass. This module imports nothing of the app, so every layer may use it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
@@ -20,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
@@ -290,6 +293,12 @@ class Settings:
     # Scrubbing: archived objects read back and checked against their SHA-256.
     scrub_every_hours: float = 24.0
     scrub_max_mb_per_second: float = 20.0
+    # Deliveries (app.deliveries): callbacks forwarded to the handler already
+    # there, and our signed events; secrets are Standard Webhooks' whsec_ form.
+    forward_url: str | None = None
+    forward_secret: str | None = field(default=None, repr=False)
+    notify_url: str | None = None
+    notify_secret: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(
@@ -432,6 +441,37 @@ def _public_url(e: _Reading) -> str | None:
     return parse_public_url("PUBLIC_URL", public_url) if public_url else None
 
 
+def _receiver_url(name: str, value: str | None) -> str | None:
+    """An absolute http(s) URL our deliveries are sent to, or None when unset."""
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        raise ConfigError(
+            f"{name} must be an absolute http(s) URL with no fragment, "
+            "such as https://crm.example.com/twilio/recording-status"
+        )
+    return value
+
+
+def _webhook_secret(name: str, value: str | None, needed_by: str | None = None) -> str | None:
+    """A Standard Webhooks secret: ``whsec_`` then base64 of at least 24 bytes."""
+    if value is None:
+        if needed_by is not None:
+            raise ConfigError(f"{name} must be set when {needed_by} is")
+        return None
+    example = "whsec_ followed by base64, e.g. from `openssl rand -base64 32`"
+    if not value.startswith("whsec_"):
+        raise ConfigError(f"{name} must start with whsec_ ({example})")
+    try:
+        raw = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{name} is not whsec_ and valid base64 ({example})") from None
+    if len(raw) < 24:
+        raise ConfigError(f"{name} must hold at least 24 random bytes, has {len(raw)}")
+    return value
+
+
 SettingReader = Callable[[_Reading], Any]
 
 # The core settings, one row each: the Settings field and how it is read (the
@@ -526,5 +566,16 @@ CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
     (
         "scrub_max_mb_per_second",
         lambda e: e.number("SCRUB_MAX_MB_PER_SECOND", Settings.scrub_max_mb_per_second, 0.01),
+    ),
+    ("forward_url", lambda e: _receiver_url("FORWARD_URL", e.text("FORWARD_URL"))),
+    ("forward_secret", lambda e: _webhook_secret("FORWARD_SECRET", e.text("FORWARD_SECRET"))),
+    ("notify_url", lambda e: _receiver_url("NOTIFY_URL", e.text("NOTIFY_URL"))),
+    (
+        "notify_secret",
+        lambda e: _webhook_secret(
+            "NOTIFY_SECRET",
+            e.text("NOTIFY_SECRET"),
+            needed_by="NOTIFY_URL" if e.got["notify_url"] else None,
+        ),
     ),
 )

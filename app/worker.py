@@ -33,6 +33,7 @@ from app.db import (
     transaction,
     utcnow,
 )
+from app.deliveries.send import Deliverer
 from app.providers import PROVIDERS
 from app.providers.base import ProviderApi
 from app.providers.errors import ProviderError
@@ -436,11 +437,14 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None 
         settings.scrub_max_mb_per_second,
         archiver.worker_id,
         stop,
+        settings,
     )
+    deliverer = Deliverer(settings, archiver.sessions, archiver.worker_id, stop)
     turns = [
         riding_out_database_outages(archiver.run_once, settings, stop),
         riding_out_database_outages(schedule.turn, settings, stop),
         riding_out_database_outages(scrubs.turn, settings, stop),
+        riding_out_database_outages(deliverer.turn, settings, stop),
     ]
     try:
         while not stop.is_set():

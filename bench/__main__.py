@@ -1,4 +1,4 @@
-"""``python -m bench <webhook|archive|backfill|admin|chaos|all>``: see bench/README.md."""
+"""``python -m bench <webhook|archive|backfill|admin|chaos|deliveries|all>``: see bench/README.md."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ def main() -> None:
     scrub.add_argument("--objects", type=int, default=20)
     scrub.add_argument("--mb", type=int, default=20)
     scrub.add_argument("--ceilings", default="0,20,50")
+    deliveries = sub.add_parser("deliveries", help="the outbox's deliveries per second")
+    deliveries.add_argument("--deliveries", type=int, default=2000)
+    deliveries.add_argument("--workers", default="1,2")
     sub.add_parser("all", help="webhook, archive, backfill and admin, one after another")
     args = parser.parse_args()
     under_postgres()
@@ -67,6 +70,12 @@ def main() -> None:
 
             ceilings = [float(n) for n in args.ceilings.split(",")]
             result = module.run(database_url, args.objects, args.mb, ceilings)
+        elif name == "deliveries":
+            from bench import deliveries as module  # type: ignore[no-redef]
+
+            result = module.run(
+                database_url, args.deliveries, [int(n) for n in args.workers.split(",")]
+            )
         else:
             from bench import chaos as module  # type: ignore[no-redef]
 

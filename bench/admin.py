@@ -20,9 +20,9 @@ from alembic import command
 from sqlalchemy import text
 
 from app import create_app
+from app.api.params import encode_cursor
 from app.config import normalise_database_url
 from app.db import make_engine
-from app.api.params import encode_cursor
 from app.people import tokens
 from app.recordings import queries
 from app.recordings.queries import Position
@@ -173,11 +173,10 @@ def run(database_url: str, rows: int, repeats: int = 20) -> dict[str, Any]:
         timings[name] = {"median_ms": median, "p95_ms": p95}
         print(f"  {name}: {timings[name]}", flush=True)
     # The recordings API (issue 18): the same queries behind a bearer token, as JSON.
-    with app.app_context():
-        with app.extensions["recording_archiver"].sessions() as db:
-            db.execute(text("DELETE FROM api_tokens WHERE name = 'bench'"))
-            token = tokens.create(db, "bench", "viewer", created_by="bench")
-            db.commit()
+    with app.app_context(), app.extensions["recording_archiver"].sessions() as db:
+        db.execute(text("DELETE FROM api_tokens WHERE name = 'bench'"))
+        token = tokens.create(db, "bench", "viewer", created_by="bench")
+        db.commit()
     bearer = {"Authorization": f"Bearer {token}"}
     cursor = encode_cursor(Position(deep[0], deep[1]))
     for name, url in {

@@ -14,8 +14,11 @@ two references in the same run:
 - ``do nothing``: a bare Flask app answering 204 under our own gunicorn
   settings: what the server alone costs.
 
-Prints req/s, p50, p99 and errors per connection count, and our throughput
-as a fraction of each reference.
+Our ``web`` runs twice: as configured by default, and with ``FORWARD_URL``
+pointing at a closed port (each callback also writes its forward to the
+outbox; nothing is sent on the request path, so the dead receiver must not
+show). Prints req/s, p50, p99 and errors per connection count, and our
+throughput as a fraction of each other row.
 """
 
 from __future__ import annotations
@@ -134,8 +137,10 @@ def run(database_url: str, seconds: int, levels: list[int]) -> dict[str, Any]:
         raise SystemExit(release.stderr)
     engine = make_engine(database_url)
     web = procfile_commands()["web"]
-    targets = {
+    closed = f"http://127.0.0.1:{free_port()}/nobody-listens"  # a port nothing listens on
+    targets: dict[str, tuple[Any, ...]] = {
         "web (this project)": (web, True, "/healthz"),
+        "web, FORWARD_URL to a closed port": (web, True, "/healthz", {"FORWARD_URL": closed}),
         "one INSERT (2 sync workers)": (
             "gunicorn --bind 0.0.0.0:$PORT --workers 2 --worker-class sync --access-logfile - "
             "bench.reference_webhook:app",
@@ -149,12 +154,11 @@ def run(database_url: str, seconds: int, levels: list[int]) -> dict[str, Any]:
         ),
     }
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for name, (command, signed, health) in targets.items():
+    for name, (command, signed, health, *extra) in targets.items():
         results[name] = {}
         port = free_port()
-        process = Process.from_command(
-            name, command, {**env, "PORT": str(port)}, workdir / f"{port}.log"
-        )
+        target_env = {**env, **(extra[0] if extra else {}), "PORT": str(port)}
+        process = Process.from_command(name, command, target_env, workdir / f"{port}.log")
         try:
             wait_until_serving(f"http://127.0.0.1:{port}", process, path=health)
             for level in levels:
@@ -164,7 +168,7 @@ def run(database_url: str, seconds: int, levels: list[int]) -> dict[str, Any]:
                     lua_script(script, port, threads, signed)
                 with engine.begin() as connection:
                     connection.execute(
-                        text("TRUNCATE recordings, recording_events, archive_attempts")
+                        text("TRUNCATE recordings, recording_events, archive_attempts, deliveries")
                     )
                     connection.execute(text("DROP TABLE IF EXISTS bench_reference"))
                     connection.execute(

@@ -104,6 +104,7 @@ def live_engine(engine: Engine) -> Iterator[Engine]:
             "work_items",
             "metric_totals",
             "provider_accounts",
+            "deliveries",
         ):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
 

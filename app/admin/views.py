@@ -28,6 +28,7 @@ from app.archive.hints import hint_for
 from app.archive.naming import CONTENT_TYPES
 from app.archive.retention import LegalHoldRefused, set_legal_hold
 from app.db import transaction
+from app.deliveries import outbox
 from app.extensions import extensions, session_factory
 from app.providers import PROVIDERS
 from app.providers.http import origin_of
@@ -338,6 +339,7 @@ def detail(recording_id: int) -> ResponseReturnValue:
             abort(404, "no such recording")
         pair = (found.recording.provider, found.recording.account_sid)
         account_name = accounts.account_names(db, [pair]).get(pair)
+        deliveries = outbox.for_recording(db, found.recording.recording_sid)
     recording = found.recording
     object_missing = False
     store_problem = None
@@ -363,6 +365,7 @@ def detail(recording_id: int) -> ResponseReturnValue:
         max_attempts=max_attempts(),
         next_try=next_try(recording, dt.datetime.now(dt.UTC)),
         hint=hint_for(recording.last_error, provider_title),
+        deliveries=deliveries,
         object_missing=object_missing,
         can_archive_again=recording.original_deleted_at is None,
         store_problem=store_problem,
@@ -418,6 +421,23 @@ def retry(recording_id: int) -> ResponseReturnValue:
         flash("Back in the queue with a fresh set of tries.", "success")
     else:
         flash("Only a failed recording can be retried; nothing was changed.", "error")
+    return redirect(url_for("admin.detail", recording_id=recording_id))
+
+
+@bp.post("/recordings/<row_id:recording_id>/deliveries/<row_id:delivery_id>/redeliver")
+def redeliver(recording_id: int, delivery_id: int) -> ResponseReturnValue:
+    """Send one of the recording's deliveries (delivered or failed) again."""
+    with transaction(session_factory()) as db:
+        found = queries.recording_detail(db, recording_id)
+        if found is None:
+            abort(404, "no such recording")
+        done = outbox.redeliver(db, delivery_id, found.recording.recording_sid)
+    if done:
+        flash("Delivery queued to be sent again.", "success")
+    else:
+        flash(
+            "Only a delivered or failed delivery can be sent again; nothing was changed.", "error"
+        )
     return redirect(url_for("admin.detail", recording_id=recording_id))
 
 

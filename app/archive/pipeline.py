@@ -55,6 +55,7 @@ from app.archive.outage import OutageBreaker
 from app.archive.retry import backoff_seconds, riding_out_database_restarts
 from app.config import Settings
 from app.db import run_retrying_once_on_disconnect, transaction, utcnow
+from app.deliveries.outbox import ARCHIVED, FAILED, notify_settled
 from app.providers import api_clients
 from app.providers.base import MediaRef, MediaStream, ProviderApi
 from app.recordings import queue, stats
@@ -172,7 +173,10 @@ class Archiver:
             log.error("unexpected error archiving %s", sid, exc_info=failure)
         match outcome:
             case Archived():
-                self._held(lambda s: queue.mark_done(s, rid, wid, attempt.end()))
+                end = attempt.end()
+                self._held(
+                    lambda s: queue.mark_done(s, rid, wid, end) and self._notify(s, rid, ARCHIVED)
+                )
                 log.info("archived %s %s", claim.provider, sid)
             case LeaseGone():
                 log.warning("lost the lease on %s; leaving it to its new holder", sid)
@@ -197,9 +201,19 @@ class Archiver:
             case GiveUp(message=message):
                 log.error("%s failed after %d attempt(s): %s", sid, claim.attempts, message)
                 end = attempt.end()
-                self._write(lambda s: queue.mark_failed(s, rid, wid, message, end))
+                self._write(
+                    lambda s: (
+                        queue.mark_failed(s, rid, wid, message, end)
+                        and self._notify(s, rid, FAILED)
+                    )
+                )
             case _:  # a new kind of outcome needs its case here: mypy says so
                 assert_never(outcome)
+
+    def _notify(self, session: Session, recording_id: int, event_type: str) -> bool:
+        """The event of a settled recording, in the transaction that settles it."""
+        notify_settled(session, self.settings, recording_id, event_type)
+        return True
 
     def _next_try_at(self, claim: queue.Claim, retry: RetryLater) -> dt.datetime:
         delay = backoff_seconds(self.settings, claim.attempts, retry.retry_after)

@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import Settings
 from app.db import transaction, utcnow
+from app.deliveries.outbox import enqueue_notification
 from app.recordings import integrity
 from app.recordings.integrity import ToCheck
 from app.recordings.models import Integrity, Recording
@@ -57,12 +59,29 @@ class ScrubStopped(Exception):
     """The worker was asked to stop (or lost its claim) in the middle of a read."""
 
 
-def report_integrity_failure(session: Session, recording: Recording, found: Integrity) -> None:
-    """The one hook for a newly found problem, inside the transaction that marks it.
-
-    After the notifications merge this enqueues ``recording.integrity_failed``
-    (``app.deliveries``); until then the log line is the report.
-    """
+def report_integrity_failure(
+    session: Session, recording: Recording, found: Integrity, settings: Settings | None = None
+) -> None:
+    """The one hook for a newly found problem, inside the transaction that marks it: the
+    log line, once, and a ``recording.integrity_failed`` notification when NOTIFY_URL is
+    set (written to the outbox in this transaction, sent by a worker)."""
+    if settings is not None:
+        enqueue_notification(
+            session,
+            "recording.integrity_failed",
+            {
+                "sid": recording.recording_sid,
+                "provider": recording.provider,
+                "account_sid": recording.account_sid,
+                "bucket": recording.bucket,
+                "key": recording.key,
+                "sha256": recording.sha256,
+                "integrity": found.value,
+                "checked_at": utcnow().isoformat().replace("+00:00", "Z"),
+            },
+            recording.recording_sid,
+            settings=settings,
+        )
     log.error(
         "integrity check of %s %s: %s (%s in %s)",
         recording.provider,
@@ -123,6 +142,7 @@ def check_one(
     store: ArchiveStore,
     target: ToCheck,
     pace: Callable[[int], None] | None = None,
+    settings: Settings | None = None,
 ) -> tuple[Integrity, int]:
     """Read ``target`` back and record what was found; (found, bytes read).
 
@@ -139,7 +159,7 @@ def check_one(
     with transaction(sessions) as session:
         recording = integrity.mark_checked(session, target, found, size)
         if recording is not None and integrity.is_problem(found) and found != target.integrity:
-            report_integrity_failure(session, recording, found)
+            report_integrity_failure(session, recording, found, settings)
         elif (
             recording is not None
             and integrity.is_problem(target.integrity)
@@ -156,6 +176,7 @@ def scrub(
     limit: int | None,
     pace: Callable[[int], None] | None = None,
     on_each: Callable[[ToCheck, Integrity], None] | None = None,
+    settings: Settings | None = None,
 ) -> ScrubSummary:
     """Check up to ``limit`` archived recordings (None: all), the longest unchecked first."""
     summary = ScrubSummary()
@@ -167,7 +188,7 @@ def scrub(
                 target = integrity.next_to_check(session, started_at)
             if target is None:
                 break
-            found, size = check_one(sessions, store, target, pace)
+            found, size = check_one(sessions, store, target, pace, settings)
             summary.add(found, size)
             if on_each is not None:
                 on_each(target, found)
@@ -204,8 +225,10 @@ class ScrubSchedule:
         max_mb_per_second: float,
         owner: str,
         stop: threading.Event | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.sessions = sessions
+        self.settings = settings
         self.store = store
         self.every = dt.timedelta(hours=every_hours)
         self.owner = owner
@@ -228,7 +251,9 @@ class ScrubSchedule:
                     target = integrity.next_to_check(session, run.started_at)
                 if target is None:
                     break
-                found, size = check_one(self.sessions, self.store, target, self._pace)
+                found, size = check_one(
+                    self.sessions, self.store, target, self._pace, self.settings
+                )
                 run.summary.add(found, size)
                 if time.monotonic() >= deadline:
                     self._renew(run)

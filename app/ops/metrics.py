@@ -26,6 +26,8 @@ from prometheus_client.core import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.deliveries import outbox
+from app.deliveries.models import DeliveryKind
 from app.recordings import integrity, stats
 from app.recordings.models import ArchiveState, Integrity
 from app.recordings.overview import OverviewCache
@@ -85,6 +87,12 @@ class DatabaseCollector:
             labels=["dependency"],
         )
         archived = scrubbed_bytes = scrubbed_objects = 0.0
+        deliveries = CounterMetricFamily(
+            f"{PREFIX}_deliveries",
+            "Forwarded callbacks and notifications ended, by kind and outcome "
+            "(delivered or failed).",
+            labels=["kind", "outcome"],
+        )
         buckets: dict[str, dict[str, float]] = defaultdict(dict)
         sums: dict[str, float] = defaultdict(float)
         for name, labels, value in rows:
@@ -98,12 +106,26 @@ class DatabaseCollector:
                 scrubbed_objects = value
             elif name == stats.OUTAGES:
                 outages.add_metric([_labels(labels).get("dependency", "")], value)
+            elif name == outbox.DELIVERIES_TOTAL:
+                ended = _labels(labels)
+                deliveries.add_metric([ended.get("kind", ""), ended.get("outcome", "")], value)
             elif name.endswith("_bucket"):
                 buckets[name.removesuffix("_bucket")][_labels(labels)["le"]] = value
             elif name.endswith("_sum"):
                 sums[name.removesuffix("_sum")] = value
         yield attempts
         yield outages
+        yield deliveries
+        with self.sessions() as session:
+            retrying = outbox.retrying_by_kind(session)
+        waiting = GaugeMetricFamily(
+            f"{PREFIX}_deliveries_retrying",
+            "Deliveries waiting to be tried again after a failed try, by kind.",
+            labels=["kind"],
+        )
+        for kind in DeliveryKind:
+            waiting.add_metric([kind.value], retrying.get(kind.value, 0))
+        yield waiting
         yield CounterMetricFamily(
             f"{PREFIX}_archived_bytes", "Bytes archived and confirmed, all time.", value=archived
         )

@@ -100,12 +100,23 @@ _ROW_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class OutboxRow:
+    """A row written with a callback, only when the callback is new (a forward to
+    the customer's handler): which table, and its values. Given by the caller,
+    so this module knows nothing of what the row is for."""
+
+    table: Table
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class _Statements:
     insert_event: Any
     upsert_recording: Any
     # PostgreSQL only: both writes and the wake-up in one statement (see
     # record_callback); None elsewhere.
     callback_at_once: Any = None
+    at_once_parts: tuple[Any, ...] = ()  # what it is made of, for its variants
 
 
 @functools.cache
@@ -152,10 +163,23 @@ def _statements(dialect: str) -> _Statements:
     at_once = (
         _callback_at_once(insert_event, set_, forward_only) if dialect == "postgresql" else None
     )
-    return _Statements(insert_event, upsert_recording, at_once)
+    return _Statements(insert_event, upsert_recording, at_once, (insert_event, set_, forward_only))
 
 
-def _callback_at_once(insert_event: Any, set_: dict[str, Any], forward_only: Any) -> Any:
+@functools.cache
+def _callback_and_row_at_once(outbox: Table, columns: tuple[str, ...]) -> Any:
+    """``_callback_at_once`` that also inserts an ``OutboxRow`` into ``outbox`` when
+    the event is new: still one statement (PostgreSQL)."""
+    insert_event, set_, forward_only = _statements("postgresql").at_once_parts
+    return _callback_at_once(insert_event, set_, forward_only, also=(outbox, columns))
+
+
+def _callback_at_once(
+    insert_event: Any,
+    set_: dict[str, Any],
+    forward_only: Any,
+    also: tuple[Table, tuple[str, ...]] | None = None,
+) -> Any:
     """The event insert, the recording upsert (only when the event was new) and the
     NOTIFY (only when the recording became queued), as one PostgreSQL statement.
 
@@ -206,7 +230,22 @@ def _callback_at_once(insert_event: Any, set_: dict[str, Any], forward_only: Any
         .where(recording.c.archive_state == literal_column(f"'{ArchiveState.QUEUED.value}'"))
         .scalar_subquery()
     )
-    return select(stored.label("stored"), woke.label("woke"))
+    outputs = [stored.label("stored"), woke.label("woke")]
+    if also is not None:
+        # A row per new event (none for a repeat), its values bound as d_<column>.
+        # Referenced below: a CTE that is not is left out of the statement.
+        outbox, names = also
+        values = select(
+            *[bindparam(f"d_{name}", type_=outbox.c[name].type) for name in names]
+        ).select_from(event)
+        added = (
+            postgresql.insert(outbox)
+            .from_select(list(names), values)
+            .returning(outbox.c[names[0]])
+            .cte("outbox_row")
+        )
+        outputs.append(select(func.count()).select_from(added).scalar_subquery().label("added"))
+    return select(*outputs)
 
 
 def _event_row(report: RecordingReport, event: CallbackEvent, now: dt.datetime) -> dict[str, Any]:
@@ -284,12 +323,17 @@ def record_report(session: Session | Connection, report: RecordingReport, now: d
 
 
 def record_callback(
-    target: Session | Connection, report: RecordingReport, event: CallbackEvent
+    target: Session | Connection,
+    report: RecordingReport,
+    event: CallbackEvent,
+    also: OutboxRow | None = None,
 ) -> bool:
     """Store a callback and tell its recording; False when it was a repeat (nothing changes).
 
+    ``also``: a row to insert with it when it is new (not for a repeat).
     On PostgreSQL this is one statement, atomic by itself (the webhook runs it
-    in autocommit); elsewhere two, in the caller's transaction.
+    in autocommit), ``also`` included; elsewhere two or three, in the caller's
+    transaction.
     """
     now = utcnow()
     connection = _connection(target)
@@ -298,8 +342,13 @@ def record_callback(
         params = _event_row(report, event, now)
         params.update({f"r_{name}": value for name, value in _row(report, now).items()})
         # (the shared ones are the same values under the event's names)
+        if also is not None:
+            at_once = _callback_and_row_at_once(also.table, tuple(also.values))
+            params.update({f"d_{name}": value for name, value in also.values.items()})
         return bool(connection.execute(at_once, params).scalar_one())
     if not store_event(connection, report, event, now):
         return False
     record_report(connection, report, now)
+    if also is not None:
+        connection.execute(also.table.insert().values(dict(also.values)))
     return True

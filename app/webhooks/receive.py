@@ -14,6 +14,7 @@ from flask import Response, abort, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
+from app.deliveries.outbox import forward_row
 from app.extensions import extensions, get_settings
 from app.providers.base import IncomingCallback, Provider, not_configured
 from app.providers.errors import CallbackError, SigningKeyUnavailable
@@ -152,8 +153,21 @@ def receive_recording_status(provider: Provider) -> Response:
         # The sender's to choose: kept within its column.
         idempotency_token=((request.headers.get(header) if header else None) or "")[:128] or None,
     )
+    # With FORWARD_URL the forward is written with the callback, or neither is
+    # (then the provider retries); in the same one statement on PostgreSQL.
+    forward = (
+        forward_row(
+            provider=provider.name,
+            account_sid=report.account_sid,
+            recording_sid=report.recording_sid,
+            method=request.method,
+            params=list(params.items(multi=True)),
+        )
+        if settings.forward_url
+        else None
+    )
     # Idempotent (a repeat changes nothing): safe to run again after a dead connection.
-    stored = extensions().run_one_statement(lambda c: record_callback(c, report, event))
+    stored = extensions().run_one_statement(lambda c: record_callback(c, report, event, forward))
     log.info(
         "%s callback %s %s for %s: %s",
         provider.name,

@@ -1,7 +1,7 @@
 """Provider accounts: Twilio subaccounts' friendly names and statuses, for the console.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02 02:30:00
 
 """
@@ -15,7 +15,7 @@ from app.db import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
