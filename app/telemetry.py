@@ -34,6 +34,10 @@ SIGNATURE_REFUSALS = Counter(
     "Callbacks refused because their signature was missing, stale or wrong.",
     ["provider"],
 )
+PASSWORD_CHECKS = Counter(
+    "recording_archiver_password_checks",
+    "Console passwords checked (the lock-out lets at most one try through per lock).",
+)
 
 # -- logs -------------------------------------------------------------------------------
 

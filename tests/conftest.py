@@ -103,6 +103,9 @@ def live_engine(engine: Engine) -> Iterator[Engine]:
             "admin_login_failures",
             "work_items",
             "metric_totals",
+            "console_sessions",
+            "users",
+            "audit_entries",
         ):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
 

@@ -20,10 +20,14 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
+from app import audit
 from app.admin import CONTENT_SECURITY_POLICY, ID_MAX, bp
+from app.admin.access import client_address, current_actor, requires
 from app.archive.naming import CONTENT_TYPES
+from app.audit import actions, playback
 from app.db import transaction
 from app.extensions import extensions, session_factory
+from app.people.roles import Role
 from app.providers import PROVIDERS
 from app.providers.http import origin_of
 from app.recordings import queries, queue
@@ -165,6 +169,7 @@ def parse_position(text: str) -> queries.Position | None:
 
 
 @bp.get("/")
+@requires(Role.VIEWER)
 def listing() -> ResponseReturnValue:
     where, query, problem = parse_filter(request.args)
     after = None
@@ -196,6 +201,7 @@ def listing() -> ResponseReturnValue:
 
 
 @bp.get("/recordings/<row_id:recording_id>")
+@requires(Role.VIEWER)
 def detail(recording_id: int) -> ResponseReturnValue:
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)
@@ -223,6 +229,7 @@ def detail(recording_id: int) -> ResponseReturnValue:
         object_missing=object_missing,
         can_archive_again=recording.original_deleted_at is None,
         store_problem=store_problem,
+        view_nonce=playback.new_view_nonce(),
         **common(),
     )
     response = Response(page, mimetype="text/html")
@@ -235,9 +242,10 @@ def detail(recording_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/recordings/<row_id:recording_id>/media")
+@requires(Role.VIEWER)
 def media(recording_id: int) -> ResponseReturnValue:
     """The archived file: a short-lived presigned URL, or streamed (with Range) from
-    the local folder."""
+    the local folder; the listen or download is in the audit log before either."""
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)
     if found is None or not found.recording.key:
@@ -245,6 +253,16 @@ def media(recording_id: int) -> ResponseReturnValue:
     key = found.recording.key
     name = key.rsplit("/", 1)[-1]
     download = request.args.get("download") == "1"
+    with transaction(session_factory()) as db:
+        playback.record_playback(
+            db,
+            actor=current_actor(),
+            address=client_address(),
+            recording_sid=found.recording.recording_sid,
+            download=download,
+            view=request.args.get("view"),
+            range_header=request.headers.get("Range"),
+        )
     store = admin_store()
     try:
         url = store.presigned_url(key, PRESIGNED_SECONDS, download_name=name if download else None)
@@ -266,10 +284,25 @@ def media(recording_id: int) -> ResponseReturnValue:
     )
 
 
+def _audit_recording(db: Any, recording_id: int, action: str, detail: str = "") -> None:
+    sid = queries.recording_detail(db, recording_id)
+    audit.record(
+        db,
+        actor=current_actor(),
+        address=client_address(),
+        action=action,
+        recording_sid=sid.recording.recording_sid if sid else None,
+        detail=detail,
+    )
+
+
 @bp.post("/recordings/<row_id:recording_id>/retry")
+@requires(Role.OPERATOR)
 def retry(recording_id: int) -> ResponseReturnValue:
     with transaction(session_factory()) as db:
         done = queue.requeue_one(db, recording_id)
+        if done:
+            _audit_recording(db, recording_id, actions.RECORDING_RETRY)
     overview_cache().invalidate()
     if done:
         flash("Back in the queue with a fresh set of tries.", "success")
@@ -279,6 +312,7 @@ def retry(recording_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/recordings/<row_id:recording_id>/archive-again")
+@requires(Role.OPERATOR)
 def archive_again(recording_id: int) -> ResponseReturnValue:
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)
@@ -295,6 +329,8 @@ def archive_again(recording_id: int) -> ResponseReturnValue:
     else:
         with transaction(session_factory()) as db:
             done = queue.archive_again(db, recording_id)
+            if done:
+                _audit_recording(db, recording_id, actions.RECORDING_ARCHIVE_AGAIN)
         if done:
             flash("Queued to be archived again from the provider's original.", "success")
         else:
@@ -306,7 +342,7 @@ def archive_again(recording_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.detail", recording_id=recording_id))
 
 
-def describe(where: queries.RecordingFilter) -> ResponseReturnValue:
+def describe(where: queries.RecordingFilter) -> str:
     parts = []
     if where.provider:
         parts.append(PROVIDERS[where.provider].title)
@@ -322,6 +358,7 @@ def describe(where: queries.RecordingFilter) -> ResponseReturnValue:
 
 
 @bp.get("/retry-failed")
+@requires(Role.OPERATOR)
 def confirm_retry_failed() -> ResponseReturnValue:
     where, query, problem = parse_filter(request.args)
     if problem:
@@ -334,12 +371,20 @@ def confirm_retry_failed() -> ResponseReturnValue:
 
 
 @bp.post("/retry-failed")
+@requires(Role.OPERATOR)
 def retry_failed() -> ResponseReturnValue:
     where, query, problem = parse_filter(request.args)
     if problem:
         abort(400, problem)
     with transaction(session_factory()) as db:
         count = queue.requeue_failed(db, *where.conditions())
+        audit.record(
+            db,
+            actor=current_actor(),
+            address=client_address(),
+            action=actions.RECORDINGS_BULK_RETRY,
+            detail=f"{count} requeued; filter: {describe(where) or 'all failed'}",
+        )
     overview_cache().invalidate()
     flash(f"{count:,} failed recording{'' if count == 1 else 's'} back in the queue.", "success")
     return redirect(listing_url(**query))
