@@ -28,7 +28,7 @@ from app.people.roles import ROLE_NAMES, Role
 AUDIT_PAGE_SIZE = 100
 _SID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _ACTOR = re.compile(r"(user|token|share):[^\s]{1,150}|cli|anonymous")
-ROLE_CHOICES = [(name, name) for name in ROLE_NAMES]
+ROLE_CHOICES = list(ROLE_NAMES)
 
 
 class AddUserForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no type hints
