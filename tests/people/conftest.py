@@ -6,6 +6,8 @@ import pytest
 
 from tests.admin.helpers import PASSWORD, USERNAME
 
+USER_PASSWORD = "a long enough password"
+
 
 @pytest.fixture
 def settings_overrides(tmp_path):
@@ -18,7 +20,7 @@ def settings_overrides(tmp_path):
 
 @pytest.fixture
 def add_user(runner):
-    def add(name: str, role: str, password: str = "a long enough password") -> str:
+    def add(name: str, role: str, password: str = USER_PASSWORD) -> str:
         result = runner.invoke(args=["users", "add", name, "--role", role], input=password + "\n")
         assert result.exit_code == 0, result.output
         return password

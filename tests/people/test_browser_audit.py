@@ -10,24 +10,23 @@ import pytest
 from app.db import make_session_factory, transaction
 from app.people import users
 from app.people.roles import Role
+from tests.admin.helpers import PASSWORD, USERNAME
 from tests.admin.test_browser import (  # noqa: F401  (fixtures)
-    CHROMIUM,
     page,
     pytestmark,
     seeded,
     web,
 )
-from tests.admin.helpers import PASSWORD, USERNAME
 
 VIEWER_PASSWORD = "viewer's own password"
 
 
-def sign_in(page, base: str, name: str, password: str) -> None:
-    page.goto(f"{base}/admin/login")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
+def sign_in(browser_page, base: str, name: str, password: str) -> None:
+    browser_page.goto(f"{base}/admin/login")
+    browser_page.fill("input[name=username]", name)
+    browser_page.fill("input[name=password]", password)
+    browser_page.click("button[type=submit]")
+    browser_page.wait_for_url(f"{base}/admin/")
 
 
 @pytest.mark.usefixtures("seeded")

@@ -48,9 +48,7 @@ def archived(connection, app, tmp_path):
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("method", "path", "lowest"), ROUTES)
-def test_each_role_may_do_exactly_its_row(
-    client, add_user, archived, role, method, path, lowest
-):
+def test_each_role_may_do_exactly_its_row(client, add_user, archived, role, method, path, lowest):
     password = add_user(f"{role}1", role)
     assert log_in(client, f"{role}1", password).status_code == 302
     token = csrf_token(client, "/admin/")
@@ -69,7 +67,7 @@ def test_pages_offer_only_what_the_role_may_use(client, add_user, archived, role
     password = add_user("someone", role)
     log_in(client, "someone", password)
     page = client.get(f"/admin/recordings/{archived.id}", headers=HTML).get_data(as_text=True)
-    assert f"someone <span class=\"role\">({role})</span>" in page
+    assert f'someone <span class="role">({role})</span>' in page
     assert ("Retry</button>" in page) == (role != "viewer")
     assert ("/admin/audit" in page) == (role == "admin")
     assert ("/admin/users" in page) == (role == "admin")
