@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 import requests
 from flask import Flask
 from flask.cli import with_appcontext
+from sqlalchemy.orm import Session
 
+from app import audit
+from app.audit import log as audit_log
+from app.audit import queries as audit_queries
+from app.audit.actions import CLI
 from app.db import transaction
 from app.extensions import extensions
+from app.people import users
+from app.people.passwords import PasswordRefused
+from app.people.roles import Role
 from app.providers import PROVIDERS
 from app.providers.base import SendsTestCallbacks, not_configured
 from app.providers.errors import ProviderError
@@ -294,6 +304,161 @@ def tokens_revoke_command(name: str) -> None:
     click.echo(f"token {name!r} revoked")
 
 
+# -- people and the audit log (contract: People, Audit log) ---------------------------
+
+
+def _read_password() -> str:
+    """One line from standard input (not echoed on a terminal)."""
+    if sys.stdin.isatty():
+        return str(click.prompt("Password", hide_input=True))
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+def _people_change(work: Callable[[Session], str]) -> None:
+    try:
+        with transaction(extensions().sessions) as session:
+            message = work(session)
+    except (users.UserRefused, PasswordRefused) as refused:
+        raise click.ClickException(str(refused)) from None
+    click.echo(message)
+
+
+def _role(value: str) -> Role:
+    try:
+        return users.parse_role(value)
+    except users.UserRefused as refused:
+        raise click.BadParameter(str(refused)) from None
+
+
+@click.group("users")
+def users_group() -> None:
+    """Console users: add, set-password, set-role, remove, list."""
+
+
+@users_group.command("add")
+@with_appcontext
+@click.argument("name")
+@click.option("--role", "role_name", required=True, help="viewer, operator or admin")
+def users_add_command(name: str, role_name: str) -> None:
+    """Make a user; the password is read from standard input (one line, 12+ characters)."""
+    role = _role(role_name)
+    password = _read_password()
+    _people_change(
+        lambda s: (
+            f"added {users.add(s, name, role, password, actor=CLI, address=None).name} as {role}"
+        )
+    )
+
+
+@users_group.command("set-password")
+@with_appcontext
+@click.argument("name")
+def users_set_password_command(name: str) -> None:
+    """A new password from standard input; every session of the user ends."""
+    password = _read_password()
+    _people_change(
+        lambda s: (
+            f"new password for {users.set_password(s, name, password, actor=CLI, address=None).name}; "
+            "their sessions ended"
+        )
+    )
+
+
+@users_group.command("set-role")
+@with_appcontext
+@click.argument("name")
+@click.argument("role_name", metavar="ROLE")
+def users_set_role_command(name: str, role_name: str) -> None:
+    """Change a user's role; every session of the user ends."""
+    role = _role(role_name)
+    _people_change(
+        lambda s: (
+            f"{users.set_role(s, name, role, actor=CLI, address=None).name} is now {role}; "
+            "their sessions ended"
+        )
+    )
+
+
+@users_group.command("remove")
+@with_appcontext
+@click.argument("name")
+def users_remove_command(name: str) -> None:
+    """Remove a user; every session of the user ends."""
+
+    def remove(session: Session) -> str:
+        users.remove(session, name, actor=CLI, address=None)
+        return f"removed {name}; their sessions ended"
+
+    _people_change(remove)
+
+
+@users_group.command("list")
+@with_appcontext
+def users_list_command() -> None:
+    """One line per user: name, role, last sign-in (UTC)."""
+    with extensions().sessions() as session:
+        everyone = users.all_users(session)
+    for user in everyone:
+        last = (
+            user.last_sign_in_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if user.last_sign_in_at
+            else "never"
+        )
+        click.echo(f"{user.name}\t{user.role}\t{last}")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit log: export, verify."""
+
+
+@audit_group.command("export")
+@with_appcontext
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD (UTC, included)")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="YYYY-MM-DD (UTC, included)")
+def audit_export_command(since: dt.datetime | None, until: dt.datetime | None) -> None:
+    """The log as CSV on standard output, oldest first, a header row first."""
+    where = audit_queries.AuditFilter(
+        since=since.date() if since else None, until=until.date() if until else None
+    )
+    out = csv.writer(sys.stdout, lineterminator="\n")
+    out.writerow(["id", "at", "actor", "address", "action", "recording_sid", "detail", "hash"])
+    with extensions().sessions() as session:
+        for entry in audit_queries.export(session, where):
+            out.writerow(
+                [
+                    entry.id,
+                    entry.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    entry.actor,
+                    entry.address or "",
+                    entry.action,
+                    entry.recording_sid or "",
+                    entry.detail,
+                    entry.hash,
+                ]
+            )
+
+
+@audit_group.command("verify")
+@with_appcontext
+def audit_verify_command() -> None:
+    """Recompute the hash chain; exit 1 naming the first entry that does not match."""
+    with extensions().sessions() as session:
+        bad = audit.verify(session)
+        if bad is None:
+            last = audit_log.last_hash(session)
+            click.echo(f"audit log verified; latest hash {last}")
+            return
+        click.echo(
+            f"audit entry {bad.id} ({bad.at.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} "
+            f"{bad.action}) does not match its hash: it, or the entry before it, was "
+            "changed or removed",
+            err=True,
+        )
+    raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
     """Attach the project's commands to ``app.cli``."""
     for command in (
@@ -305,5 +470,7 @@ def register(app: Flask) -> None:
         legal_hold_command,
         scrub_command,
         tokens_group,
+        users_group,
+        audit_group,
     ):
         app.cli.add_command(command)

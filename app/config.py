@@ -283,6 +283,9 @@ class Settings:
 
     admin_username: str | None = None
     admin_password: str | None = field(default=None, repr=False)
+    # Console sessions end after this long unused, and this long after sign-in.
+    session_idle_minutes: float = 30.0
+    session_max_hours: float = 12.0
 
     # Reconciliation of recent history, run by one worker every so often.
     reconcile_every_minutes: float = 60.0
@@ -547,6 +550,14 @@ CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
     ),
     ("admin_username", lambda e: e.text("ADMIN_USERNAME")),
     ("admin_password", lambda e: e.text("ADMIN_PASSWORD")),
+    (
+        "session_idle_minutes",
+        lambda e: e.number("SESSION_IDLE_MINUTES", Settings.session_idle_minutes, 1.0),
+    ),
+    (
+        "session_max_hours",
+        lambda e: e.number("SESSION_MAX_HOURS", Settings.session_max_hours, 0.1),
+    ),
     (
         "reconcile_every_minutes",
         lambda e: e.number("RECONCILE_EVERY_MINUTES", Settings.reconcile_every_minutes, 0.01),

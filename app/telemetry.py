@@ -39,6 +39,10 @@ ACCOUNT_LOOKUPS = Counter(
     "Look-ups of a Twilio subaccount's auth token (TWILIO_SUBACCOUNTS), by what Twilio said.",
     ["outcome"],  # subaccount, not_ours, unanswered
 )
+PASSWORD_CHECKS = Counter(
+    "recording_archiver_password_checks",
+    "Console passwords checked (the lock-out lets at most one try through per lock).",
+)
 
 # -- logs -------------------------------------------------------------------------------
 

@@ -105,6 +105,9 @@ def live_engine(engine: Engine) -> Iterator[Engine]:
             "metric_totals",
             "provider_accounts",
             "deliveries",
+            "console_sessions",
+            "users",
+            "audit_entries",
         ):
             connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608
 

@@ -60,13 +60,14 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-from app.admin import auth, views  # noqa: E402, F401  (they register their routes on bp)
+from app.admin import auth, people, views  # noqa: E402, F401  (they register their routes on bp)
 
 
 def init_admin(app: Flask) -> None:
     """Mount the console: its pages, its formats, the login gate and then CSRF."""
     from flask_wtf.csrf import CSRFError, CSRFProtect
 
+    from app.admin.access import template_globals
     from app.admin.errors import csrf_refused
     from app.admin.formatting import register_filters
     from app.web import retry_reads_once_on_disconnect
@@ -76,6 +77,7 @@ def init_admin(app: Flask) -> None:
     app.register_blueprint(bp)
     retry_reads_once_on_disconnect(app, bp.name)
     register_filters(app)
+    app.context_processor(template_globals)
     # The login gate runs first, so a stranger always hears "log in", then every
     # form posted to the console must carry its CSRF token.
     app.before_request(auth.require_login)

@@ -1,10 +1,14 @@
-"""Logging in and out; every other admin page and action refuses anyone else."""
+"""Signing in and out; every other admin page and action refuses anyone else.
+
+A sign-in starts a server-side session (``app.people.sessions``); the cookie
+holds only its random token."""
 
 from __future__ import annotations
 
 import hmac
 import math
 import re
+from dataclasses import dataclass
 
 from flask import jsonify, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -12,9 +16,21 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from app import audit
 from app.admin import bp, lockout
+from app.admin.access import (
+    SESSION_KEY,
+    client_address,
+    current_actor,
+    current_user,
+    env_admin_binding,
+)
+from app.audit import actions
 from app.db import transaction, utcnow
 from app.extensions import get_settings, session_factory
+from app.people import passwords, sessions, users
+from app.people.models import User
+from app.people.roles import Role
 
 OPEN_ENDPOINTS = {"admin.login", "admin.static"}
 # Control characters cannot go in a Location header (CR/LF would end it):
@@ -37,7 +53,7 @@ def require_login() -> ResponseReturnValue | None:
     whatever else is wrong with the request."""
     if request.blueprint != "admin" or request.endpoint in OPEN_ENDPOINTS:
         return None
-    if session.get("admin"):
+    if current_user() is not None:
         return None
     if wants_html():
         return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
@@ -46,14 +62,29 @@ def require_login() -> ResponseReturnValue | None:
     return response
 
 
-def credentials_match(username: str, password: str) -> bool:
-    """Both compared in constant time, both always compared."""
+@dataclass(frozen=True)
+class Checked:
+    """What one password check found: the user (None: the env admin, or nobody)."""
+
+    ok: bool
+    user_id: int | None
+    known_name: bool
+
+
+def check_credentials(username: str, password: str) -> Checked:
+    """Exactly one password check, whoever the name is (an unknown name costs as
+    much as a known one). A user in the database is checked against their
+    Argon2id hash; otherwise ADMIN_USERNAME's password, in constant time."""
     settings = get_settings()
-    if not settings.admin_username or not settings.admin_password:
-        return False
-    user_ok = hmac.compare_digest(username.encode(), settings.admin_username.encode())
-    password_ok = hmac.compare_digest(password.encode(), settings.admin_password.encode())
-    return user_ok and password_ok
+    with session_factory()() as db:
+        user = users.find(db, username)
+    if user is not None:
+        return Checked(passwords.password_matches(user.password_hash, password), user.id, True)
+    if settings.admin_username and settings.admin_password:
+        name_ok = hmac.compare_digest(username.encode(), settings.admin_username.encode())
+        password_ok = passwords.configured_password_matches(settings.admin_password, password)
+        return Checked(name_ok and password_ok, None, name_ok)
+    return Checked(passwords.password_matches(None, password), None, False)
 
 
 def safe_next(target: str | None) -> str:
@@ -83,32 +114,63 @@ def login() -> ResponseReturnValue:
         return render_template(
             "admin/login.html", form=form, configured=configured, error=error, next=next_page
         ), 400
-    keys = lockout.keys_for(request.remote_addr, form.username.data or "")
-    now = utcnow()
+    username = form.username.data or ""
+    address = client_address()
     with transaction(session_factory()) as db:
-        wait = lockout.locked_for(db, keys, now)
-        if wait > 0:
-            error = f"too many failed logins; try again in {math.ceil(wait)} s"
-            return render_template(
-                "admin/login.html", form=form, configured=configured, error=error, next=next_page
-            ), 429
-        ok = credentials_match(form.username.data or "", form.password.data or "")
-        if ok:
-            lockout.clear(db, keys)
+        # Counted (and committed) before the password is checked: a simultaneous
+        # try then finds the lock this one set (see lockout).
+        verdict = lockout.claim(db, address, username, utcnow())
+        if not verdict.allowed:
+            audit.record(
+                db,
+                actor="anonymous",
+                address=address,
+                action=actions.LOGIN_FAILED,
+                detail="refused: locked out",
+            )
+    if not verdict.allowed:
+        error = f"too many failed logins; try again in {math.ceil(verdict.wait)} s"
+        return render_template(
+            "admin/login.html", form=form, configured=configured, error=error, next=next_page
+        ), 429
+    checked = check_credentials(username, form.password.data or "")
+    # A name nobody has is not written down: it may be a password typed in
+    # the wrong field.
+    actor = actions.user_actor(username) if checked.known_name else "anonymous"
+    with transaction(session_factory()) as db:
+        if not checked.ok:
+            audit.record(
+                db,
+                actor=actor,
+                address=address,
+                action=actions.LOGIN_FAILED,
+                detail="wrong password" if checked.known_name else "no such user",
+            )
         else:
-            lockout.record_failure(db, keys, now)
-    if not ok:
+            lockout.clear(db, address, username)
+            user = db.get(User, checked.user_id) if checked.user_id is not None else None
+            token = sessions.start(db, user=user, name=username, binding=env_admin_binding())
+            role = user.role if user else Role.ADMIN
+            audit.record(
+                db, actor=actor, address=address, action=actions.LOGIN, detail=f"as {role}"
+            )
+    if not checked.ok:
         error = "wrong username or password"
         return render_template(
             "admin/login.html", form=form, configured=configured, error=error, next=next_page
         ), 401
     session.clear()  # a fresh session: nothing from before the login survives it
-    session["admin"] = form.username.data
+    session[SESSION_KEY] = token
     session.permanent = True
     return redirect(safe_next(next_page))
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    token = session.get(SESSION_KEY)
+    if isinstance(token, str):
+        with transaction(session_factory()) as db:
+            sessions.end(db, token)
+            audit.record(db, actor=current_actor(), address=client_address(), action=actions.LOGOUT)
     session.clear()
     return redirect(url_for("admin.login"))

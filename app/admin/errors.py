@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import g, render_template, session, url_for
+from flask import g, render_template, url_for
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 
@@ -42,7 +42,7 @@ def error_page(code: int, title: str, message: str, advice: str | None = None) -
     """The console's page for an error; a bare page if even that cannot be drawn
     (the error may be in the templates themselves)."""
     links = [("Recordings", url_for("admin.listing"))]
-    if code in (400, 401) or not session.get("admin"):
+    if code in (400, 401) or not g.get("signed_in"):
         links.insert(0, ("Sign in", url_for("admin.login")))
     try:
         return render_template(

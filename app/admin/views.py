@@ -16,20 +16,23 @@ from flask import (
     render_template,
     request,
     send_file,
-    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
+from app import audit
 from app.admin import CONTENT_SECURITY_POLICY, ID_MAX, bp
+from app.admin.access import client_address, current_actor, requires
 from app.admin.formatting import age
 from app.archive.hints import hint_for
 from app.archive.naming import CONTENT_TYPES
 from app.archive.retention import LegalHoldRefused, set_legal_hold
+from app.audit import actions, playback
 from app.db import transaction
 from app.deliveries import outbox
 from app.extensions import extensions, session_factory
+from app.people.roles import Role
 from app.providers import PROVIDERS
 from app.providers.http import origin_of
 from app.recordings import accounts, queries, queue
@@ -263,6 +266,7 @@ def parse_position(text: str) -> queries.Position | None:
 
 
 @bp.get("/")
+@requires(Role.VIEWER)
 def listing() -> ResponseReturnValue:
     where, query, problem = parse_filter(request.args)
     after = None
@@ -332,6 +336,7 @@ def listing() -> ResponseReturnValue:
 
 
 @bp.get("/recordings/<row_id:recording_id>")
+@requires(Role.VIEWER)
 def detail(recording_id: int) -> ResponseReturnValue:
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)
@@ -369,6 +374,7 @@ def detail(recording_id: int) -> ResponseReturnValue:
         object_missing=object_missing,
         can_archive_again=recording.original_deleted_at is None,
         store_problem=store_problem,
+        view_nonce=playback.new_view_nonce(),
         **common(),
     )
     response = Response(page, mimetype="text/html")
@@ -381,9 +387,10 @@ def detail(recording_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/recordings/<row_id:recording_id>/media")
+@requires(Role.VIEWER)
 def media(recording_id: int) -> ResponseReturnValue:
     """The archived file: a short-lived presigned URL, or streamed (with Range) from
-    the local folder."""
+    the local folder; the listen or download is in the audit log before either."""
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)
     if found is None or not found.recording.key:
@@ -391,6 +398,16 @@ def media(recording_id: int) -> ResponseReturnValue:
     key = found.recording.key
     name = key.rsplit("/", 1)[-1]
     download = request.args.get("download") == "1"
+    with transaction(session_factory()) as db:
+        playback.record_playback(
+            db,
+            actor=current_actor(),
+            address=client_address(),
+            recording_sid=found.recording.recording_sid,
+            download=download,
+            view=request.args.get("view"),
+            range_header=request.headers.get("Range"),
+        )
     store = admin_store()
     try:
         url = store.presigned_url(key, PRESIGNED_SECONDS, download_name=name if download else None)
@@ -412,10 +429,25 @@ def media(recording_id: int) -> ResponseReturnValue:
     )
 
 
+def _audit_recording(db: Any, recording_id: int, action: str, detail: str = "") -> None:
+    sid = queries.recording_detail(db, recording_id)
+    audit.record(
+        db,
+        actor=current_actor(),
+        address=client_address(),
+        action=action,
+        recording_sid=sid.recording.recording_sid if sid else None,
+        detail=detail,
+    )
+
+
 @bp.post("/recordings/<row_id:recording_id>/retry")
+@requires(Role.OPERATOR)
 def retry(recording_id: int) -> ResponseReturnValue:
     with transaction(session_factory()) as db:
         done = queue.requeue_one(db, recording_id)
+        if done:
+            _audit_recording(db, recording_id, actions.RECORDING_RETRY)
     overview_cache().invalidate()
     if done:
         flash("Back in the queue with a fresh set of tries.", "success")
@@ -442,6 +474,7 @@ def redeliver(recording_id: int, delivery_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/recordings/<row_id:recording_id>/archive-again")
+@requires(Role.OPERATOR)
 def archive_again(recording_id: int) -> ResponseReturnValue:
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)
@@ -458,6 +491,8 @@ def archive_again(recording_id: int) -> ResponseReturnValue:
     else:
         with transaction(session_factory()) as db:
             done = queue.archive_again(db, recording_id)
+            if done:
+                _audit_recording(db, recording_id, actions.RECORDING_ARCHIVE_AGAIN)
         if done:
             flash("Queued to be archived again from the provider's original.", "success")
         else:
@@ -470,6 +505,7 @@ def archive_again(recording_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/recordings/<row_id:recording_id>/legal-hold")
+@requires(Role.OPERATOR)
 def legal_hold(recording_id: int) -> ResponseReturnValue:
     """Set or lift the store's legal hold; 409 with the reason when the store keeps none."""
     wanted = request.form.get("hold", "")
@@ -486,8 +522,8 @@ def legal_hold(recording_id: int) -> ResponseReturnValue:
                 admin_store(),
                 found.recording.recording_sid,
                 wanted == "on",
-                actor=str(session.get("admin") or "admin"),
-                address=request.remote_addr,
+                actor=current_actor(),
+                address=client_address(),
             )
     except LegalHoldRefused as refused:
         abort(404 if refused.not_found else 409, refused.reason)
@@ -497,7 +533,7 @@ def legal_hold(recording_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.detail", recording_id=recording_id))
 
 
-def describe(where: queries.RecordingFilter) -> ResponseReturnValue:
+def describe(where: queries.RecordingFilter) -> str:
     parts = []
     if where.provider:
         parts.append(PROVIDERS[where.provider].title)
@@ -519,6 +555,7 @@ def describe(where: queries.RecordingFilter) -> ResponseReturnValue:
 
 
 @bp.get("/retry-failed")
+@requires(Role.OPERATOR)
 def confirm_retry_failed() -> ResponseReturnValue:
     where, query, problem = parse_filter(request.args)
     if problem:
@@ -531,12 +568,20 @@ def confirm_retry_failed() -> ResponseReturnValue:
 
 
 @bp.post("/retry-failed")
+@requires(Role.OPERATOR)
 def retry_failed() -> ResponseReturnValue:
     where, query, problem = parse_filter(request.args)
     if problem:
         abort(400, problem)
     with transaction(session_factory()) as db:
         count = queue.requeue_failed(db, *where.conditions())
+        audit.record(
+            db,
+            actor=current_actor(),
+            address=client_address(),
+            action=actions.RECORDINGS_BULK_RETRY,
+            detail=f"{count} requeued; filter: {describe(where) or 'all failed'}",
+        )
     overview_cache().invalidate()
     flash(f"{count:,} failed recording{'' if count == 1 else 's'} back in the queue.", "success")
     return redirect(listing_url(**query))

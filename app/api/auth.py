@@ -10,6 +10,7 @@ from flask import g, has_request_context, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
+from app.audit import record
 from app.extensions import session_factory
 from app.people import tokens
 
@@ -68,7 +69,9 @@ def requires(role: str) -> Callable[[F], F]:
 def audit(
     db: Session, *, actor: str, action: str, recording_sid: str | None, detail: str = ""
 ) -> None:
-    """Write the audit entry in ``db``'s transaction (app.audit, issue 16)."""
+    """Write the audit entry in ``db``'s transaction, before the answer goes out."""
     # As the trusted-proxy rules give it; a command run on the server has none.
     address = request.remote_addr if has_request_context() else None
-    del db, actor, action, recording_sid, detail, address  # wired when the audit log lands
+    record(
+        db, actor=actor, address=address, action=action, recording_sid=recording_sid, detail=detail
+    )

@@ -225,6 +225,8 @@ def test_an_operator_finds_plays_and_retries_recordings(web, seeded, page, live_
     answer = page.request.get(f"{web}{source}", headers={"Range": "bytes=0-"})
     assert answer.status in (200, 206)
     assert answer.headers["content-type"].startswith("audio/")
+    # The player preloads nothing (a page view is not a listen): press play.
+    page.locator("audio").evaluate("a => a.play()")
     # Polled from here: wait_for_function would evaluate a string in the page,
     # which the console's CSP (rightly) forbids.
     deadline = time.monotonic() + 15
