@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.archive.outage import riding_out_database_outages
 from app.archive.pipeline import Archiver
+from app.calls.lookup import CallDetailsWork
 from app.config import Settings
 from app.db import (
     is_postgresql,
@@ -373,9 +374,11 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None 
     # The kinds of work, each a bounded turn in the loop: one recording, or a few
     # seconds of a reconciliation period. Neither holds up the other for long.
     schedule = ReconcileSchedule(settings, archiver.sessions, stop, archiver.worker_id)
+    call_details = CallDetailsWork(settings, archiver.sessions, archiver.worker_id)
     turns = [
         riding_out_database_outages(archiver.run_once, settings, stop),
         riding_out_database_outages(schedule.turn, settings, stop),
+        riding_out_database_outages(call_details.turn, settings, stop),
     ]
     try:
         while not stop.is_set():

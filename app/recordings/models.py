@@ -43,6 +43,14 @@ class ArchiveState(enum.StrEnum):
     NO_MEDIA = "no_media"  # absent/failed at the provider: nothing to archive
 
 
+class CallDetailsState(enum.StrEnum):
+    """Whether the call's details (from, to, direction) were looked up."""
+
+    PENDING = "pending"  # not looked up yet (or being retried)
+    DONE = "done"
+    UNAVAILABLE = "unavailable"  # given up: call_details_error says why
+
+
 class Recording(Base):
     __tablename__ = "recordings"
     __table_args__ = (
@@ -86,6 +94,21 @@ class Recording(Base):
             postgresql_where=text("conference_sid IS NOT NULL"),
             sqlite_where=text("conference_sid IS NOT NULL"),
         ),
+        # Phone search by the number's last digits: each side's digits reversed,
+        # searched as a range of prefixes (app.recordings.phones), which a plain
+        # B-tree serves on both databases.
+        Index(
+            "ix_recordings_from_digits",
+            "from_digits_reversed",
+            postgresql_where=text("from_digits_reversed IS NOT NULL"),
+            sqlite_where=text("from_digits_reversed IS NOT NULL"),
+        ),
+        Index(
+            "ix_recordings_to_digits",
+            "to_digits_reversed",
+            postgresql_where=text("to_digits_reversed IS NOT NULL"),
+            sqlite_where=text("to_digits_reversed IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -120,6 +143,22 @@ class Recording(Base):
     archived_channels: Mapped[int | None] = mapped_column(SmallInteger)
     archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     original_deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    # The call's details, looked up at the provider after the recording is first
+    # seen (app.calls). Numbers in E.164 when they are phone numbers, else as
+    # the provider sent them (client:alice, sip:..., anonymous). Columns of the
+    # recording rather than a table of their own: the listing, the search and
+    # the CSV read them with every row, in the listing's index order.
+    from_number: Mapped[str | None] = mapped_column(Text)
+    to_number: Mapped[str | None] = mapped_column(Text)
+    from_digits_reversed: Mapped[str | None] = mapped_column(String(32))
+    to_digits_reversed: Mapped[str | None] = mapped_column(String(32))
+    direction: Mapped[str | None] = mapped_column(String(32))
+    caller_name: Mapped[str | None] = mapped_column(Text)
+    call_details_state: Mapped[str] = mapped_column(
+        String(16), default=CallDetailsState.PENDING.value, server_default="pending"
+    )
+    call_details_error: Mapped[str | None] = mapped_column(Text)
 
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -63,6 +63,10 @@ class Claim:
     original_deleted_at: dt.datetime | None
     attempt_id: int = 0  # this try's row in archive_attempts
     request_id: str | None = None  # of the latest callback: the worker's log lines carry it
+    # The call's details, when looked up before this try (app.calls).
+    from_number: str | None = None
+    to_number: str | None = None
+    direction: str | None = None
 
 
 def claim_next(
