@@ -221,7 +221,7 @@ class TelnyxApi:
         call under ``data`` as the v2 API wraps most answers: both are read."""
         url = (
             f"{self.api_base_url}/v2/texml/Accounts/{quote(account_sid, safe='')}"
-            f"/Calls/{quote(call_sid, safe='')}"
+            f"/Calls/{quote(call_sid, safe=':')}"
         )
         item = fetch_call_resource(self._api, url, timeout=self.timeouts)
         if isinstance(item.get("data"), dict):
