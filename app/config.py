@@ -414,6 +414,7 @@ def _public_url(e: _Reading) -> str | None:
 
 SettingReader = Callable[[_Reading], Any]
 
+
 # The core settings, one row each: the Settings field and how it is read (the
 # variable, its default, its bounds). Rows are read in this order, so a row may
 # use the ones above it, and of several mistakes the first row's is reported.
@@ -433,8 +434,7 @@ def _display_timezone(e: _Reading) -> str:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
         raise ConfigError(
-            f"DISPLAY_TIMEZONE must be an IANA time zone such as America/New_York, "
-            f"not {value!r}"
+            f"DISPLAY_TIMEZONE must be an IANA time zone such as America/New_York, not {value!r}"
         ) from exc
     return value
 

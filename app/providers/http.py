@@ -276,9 +276,7 @@ def call_details(item: Mapping[str, Any], started: dt.datetime | None) -> CallDe
         raise ProviderError(f"call look-up: the call resource's {exc}", retryable=False) from None
 
 
-def fetch_call_resource(
-    session: requests.Session, url: str, **kwargs: Any
-) -> dict[str, Any]:
+def fetch_call_resource(session: requests.Session, url: str, **kwargs: Any) -> dict[str, Any]:
     """GET a call resource as JSON; a 404 is permanent (a call resource, unlike
     media, does not appear later), other failures as ``raise_for_status`` says."""
     try:
@@ -286,6 +284,8 @@ def fetch_call_resource(
     except requests.RequestException as exc:
         raise request_failed("call look-up", exc) from exc
     if response.status_code == 404:
-        raise ProviderError("call look-up: HTTP 404: the provider has no such call", retryable=False)
+        raise ProviderError(
+            "call look-up: HTTP 404: the provider has no such call", retryable=False
+        )
     raise_for_status(response, "call look-up")
     return json_object(response, "call look-up")
