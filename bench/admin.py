@@ -66,7 +66,7 @@ LATERAL (SELECT
          WHEN g % 100 < 95 THEN 'queued' WHEN g % 100 < 98 THEN 'no_media'
          ELSE 'waiting' END AS state,
     -- 250,000 customers calling four times each, to one of 50 company lines
-    '1' || (2000000000::bigint + ((g * 7919) % 250000) * 31337::bigint)::text AS caller,
+    '1' || (2000000000::bigint + ((g::bigint * 7919) % 250000) * 31337::bigint)::text AS caller,
     '1' || (4155550100::bigint + g % 50)::text AS called
 ) AS s
 """
