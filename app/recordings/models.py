@@ -155,9 +155,9 @@ class Recording(Base):
     to_digits_reversed: Mapped[str | None] = mapped_column(String(32))
     direction: Mapped[str | None] = mapped_column(String(32))
     caller_name: Mapped[str | None] = mapped_column(Text)
-    call_details_state: Mapped[str] = mapped_column(
-        String(16), default=CallDetailsState.PENDING.value, server_default="pending"
-    )
+    # A server default only: the webhook's one-statement INSERT ... SELECT on
+    # PostgreSQL would otherwise bind a Python default it is not given (NULL).
+    call_details_state: Mapped[str] = mapped_column(String(16), server_default="pending")
     call_details_error: Mapped[str | None] = mapped_column(Text)
 
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
