@@ -18,11 +18,14 @@ import ipaddress
 import os
 import re
 import string
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
+
+import phonenumbers
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
@@ -302,6 +305,10 @@ class Settings:
     forward_secret: str | None = field(default=None, repr=False)
     notify_url: str | None = None
     notify_secret: str | None = field(default=None, repr=False)
+    # Call details: national numbers are read in this region; times on the
+    # console are shown in this zone (IANA name).
+    default_phone_region: str = "US"
+    display_timezone: str = "UTC"
 
     @classmethod
     def from_env(
@@ -477,9 +484,31 @@ def _webhook_secret(name: str, value: str | None, needed_by: str | None = None) 
 
 SettingReader = Callable[[_Reading], Any]
 
+
 # The core settings, one row each: the Settings field and how it is read (the
 # variable, its default, its bounds). Rows are read in this order, so a row may
 # use the ones above it, and of several mistakes the first row's is reported.
+def _default_phone_region(e: _Reading) -> str:
+    value = (e.text("DEFAULT_PHONE_REGION") or Settings.default_phone_region).upper()
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(
+            f"DEFAULT_PHONE_REGION must be a two-letter region phonenumbers knows (US, GB, DE, ...), "
+            f"not {value!r}"
+        )
+    return value
+
+
+def _display_timezone(e: _Reading) -> str:
+    value = e.text("DISPLAY_TIMEZONE") or Settings.display_timezone
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"DISPLAY_TIMEZONE must be an IANA time zone such as America/New_York, not {value!r}"
+        ) from exc
+    return value
+
+
 CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
     ("debug", lambda e: e.boolean("FLASK_DEBUG", False)),
     ("secret_key", _secret_key),
@@ -589,4 +618,6 @@ CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
             needed_by="NOTIFY_URL" if e.got["notify_url"] else None,
         ),
     ),
+    ("default_phone_region", _default_phone_region),
+    ("display_timezone", _display_timezone),
 )

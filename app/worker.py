@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.archive.outage import riding_out_database_outages
 from app.archive.pipeline import Archiver
 from app.archive.scrub import ScrubSchedule
+from app.calls.lookup import CallDetailsWork
 from app.config import Settings
 from app.db import (
     is_postgresql,
@@ -440,11 +441,13 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None 
         settings,
     )
     deliverer = Deliverer(settings, archiver.sessions, archiver.worker_id, stop)
+    call_details = CallDetailsWork(settings, archiver.sessions, archiver.worker_id)
     turns = [
         riding_out_database_outages(archiver.run_once, settings, stop),
         riding_out_database_outages(schedule.turn, settings, stop),
         riding_out_database_outages(scrubs.turn, settings, stop),
         riding_out_database_outages(deliverer.turn, settings, stop),
+        riding_out_database_outages(call_details.turn, settings, stop),
     ]
     try:
         while not stop.is_set():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import statistics
 import time
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from sqlalchemy import text
@@ -33,7 +34,9 @@ INSERT INTO recordings (
     provider, account_sid, call_sid, conference_sid, recording_sid, provider_status,
     channels, duration_seconds, started_at, source, archive_state, attempts,
     next_attempt_at, last_error, bucket, key, size_bytes, sha256, archived_channels,
-    archived_at, original_deleted_at, created_at, updated_at, recorded_at
+    archived_at, original_deleted_at, created_at, updated_at, recorded_at,
+    from_number, from_digits_reversed, to_number, to_digits_reversed, direction,
+    call_details_state
 )
 SELECT
     CASE WHEN g % 10 = 0 THEN 'signalwire' ELSE 'twilio' END,
@@ -55,13 +58,18 @@ SELECT
     CASE WHEN s.state = 'done' THEN 2 END,
     CASE WHEN s.state = 'done' THEN s.at + interval '1 minute' END,
     CASE WHEN s.state = 'done' THEN s.at + interval '1 minute' END,
-    s.at, s.at, s.at
+    s.at, s.at, s.at,
+    '+' || s.caller, reverse(s.caller), '+' || s.called, reverse(s.called),
+    CASE WHEN g % 3 = 0 THEN 'outbound-dial' ELSE 'inbound' END, 'done'
 FROM generate_series(1, :rows) AS g,
 LATERAL (SELECT
     timestamptz '2026-01-01' + (g * interval '25 seconds') AS at,
     CASE WHEN g % 100 < 90 THEN 'done' WHEN g % 100 < 93 THEN 'failed'
          WHEN g % 100 < 95 THEN 'queued' WHEN g % 100 < 98 THEN 'no_media'
-         ELSE 'waiting' END AS state
+         ELSE 'waiting' END AS state,
+    -- 250,000 customers calling four times each, to one of 50 company lines
+    '1' || (2000000000::bigint + ((g::bigint * 7919) % 250000) * 31337::bigint)::text AS caller,
+    '1' || (4155550100::bigint + g % 50)::text AS called
 ) AS s
 """
 
@@ -151,9 +159,9 @@ def run(database_url: str, rows: int, repeats: int = 20) -> dict[str, Any]:
             ),
             {"n": int(rows * 0.9)},
         ).one()
-        failed_id, failed_sid, failed_recording = connection.execute(
+        failed_id, failed_sid, failed_recording, caller = connection.execute(
             text(
-                "SELECT id, call_sid, recording_sid FROM recordings "
+                "SELECT id, call_sid, recording_sid, from_number FROM recordings "
                 "WHERE archive_state = 'failed' LIMIT 1"
             )
         ).one()
@@ -163,6 +171,10 @@ def run(database_url: str, rows: int, repeats: int = 20) -> dict[str, Any]:
         "filtered: failed": "/admin/?state=failed",
         "filtered: provider + dates": "/admin/?provider=signalwire&from=2026-03-01&to=2026-03-31",
         "SID search (call, 10-char prefix)": f"/admin/?q={failed_sid[:10]}",
+        "phone search: full number, (NPA) NXX-XXXX": "/admin/?q="
+        + quote(f"({caller[2:5]}) {caller[5:8]}-{caller[8:]}"),
+        "phone search: last four digits": f"/admin/?q={caller[-4:]}",
+        "phone search: a company line's last four (20,000 calls)": "/admin/?q=0100",
         "deep page (90 % down)": f"/admin/?before={Position(deep[0], deep[1]).encode()}",
         "detail page": f"/admin/recordings/{failed_id}",
     }
@@ -189,6 +201,7 @@ def run(database_url: str, rows: int, repeats: int = 20) -> dict[str, Any]:
         assert status == 200, (name, status)
         timings[name] = {"median_ms": median, "p95_ms": p95}
         print(f"  {name}: {timings[name]}", flush=True)
+    timings.update(csv_export(client, caller))
     overview_times = []
     with app.app_context():
         sessions = app.extensions["recording_archiver"].sessions
@@ -204,6 +217,31 @@ def run(database_url: str, rows: int, repeats: int = 20) -> dict[str, Any]:
     return {"rows": rows, "repeats": repeats, "pages": timings}
 
 
+def csv_export(client, caller: str) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """The CSV download's rows per second: the whole listing (up to its row limit)
+    and one caller's calls."""
+    figures = {}
+    for name, url in (
+        ("CSV export: everything (row limit)", "/admin/recordings.csv"),
+        ("CSV export: one caller", "/admin/recordings.csv?q=" + quote(caller)),
+    ):
+        started = time.perf_counter()
+        response = client.get(url)
+        seconds = time.perf_counter() - started
+        assert response.status_code == 200, (name, response.status_code)
+        rows = response.get_data().count(b"\n") - 1
+        figures[name] = {
+            "median_ms": seconds * 1000,
+            "p95_ms": seconds * 1000,
+            "rows": rows,
+            "rows_per_second": rows / seconds,
+        }
+        print(
+            f"  {name}: {rows:,} rows in {seconds:.2f}s ({rows / seconds:,.0f} rows/s)", flush=True
+        )
+    return figures
+
+
 def table(result: dict[str, Any]) -> str:
     lines = [
         f"{result['rows']:,} recordings (2 callbacks and 1+ tries each), PostgreSQL; "
@@ -213,5 +251,11 @@ def table(result: dict[str, Any]) -> str:
         "| --- | ---: | ---: |",
     ]
     for name, row in result["pages"].items():
+        if "rows_per_second" in row:
+            lines.append(
+                f"| {name}: {row['rows']:,.0f} rows, {row['rows_per_second']:,.0f} rows/s "
+                f"| {row['median_ms']:.0f} (once) | |"
+            )
+            continue
         lines.append(f"| {name} | {row['median_ms']:.1f} | {row['p95_ms']:.1f} |")
     return "\n".join(lines)

@@ -209,3 +209,20 @@ def test_every_placeholder_the_start_up_allows_is_one_the_worker_fills_in():
         created_at=when,
     )
     assert build_key(settings, claim, "mp3") == "pre/twilio/AC1/2026/11/16/RE1/CA1/mp3"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../../etc/passwd", "EST5EDT,M3.2.0"])
+def test_an_unknown_display_timezone_is_refused_naming_the_variable(zone):
+    with pytest.raises(ConfigError, match="DISPLAY_TIMEZONE"):
+        load_settings({"DISPLAY_TIMEZONE": zone}, serving=False)
+
+
+def test_the_display_timezone_and_phone_region_default_to_utc_and_us():
+    settings = load_settings({}, serving=False)
+    assert (settings.display_timezone, settings.default_phone_region) == ("UTC", "US")
+    assert load_settings({"DEFAULT_PHONE_REGION": "gb"}, serving=False).default_phone_region == "GB"
+
+
+def test_an_unknown_phone_region_is_refused_naming_the_variable():
+    with pytest.raises(ConfigError, match="DEFAULT_PHONE_REGION"):
+        load_settings({"DEFAULT_PHONE_REGION": "XX"}, serving=False)

@@ -19,6 +19,7 @@ class RowIdConverter(BaseConverter):
 
     regex = r"[0-9]{1,19}"
     part_isolating = True
+    weight = 50  # before a string in the same place (/recordings/<RecordingSid>), as int is
 
     def to_python(self, value: str) -> int:
         number = int(value)
@@ -76,7 +77,9 @@ def init_admin(app: Flask) -> None:
     app.url_map.converters["row_id"] = RowIdConverter
     app.register_blueprint(bp)
     retry_reads_once_on_disconnect(app, bp.name)
-    register_filters(app)
+    from app.extensions import extensions
+
+    register_filters(app, extensions(app).settings.display_timezone)
     app.context_processor(template_globals)
     # The login gate runs first, so a stranger always hears "log in", then every
     # form posted to the console must carry its CSRF token.

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 from flask import Flask
+from markupsafe import Markup, escape
+
+from app.recordings.phones import for_people
 
 
 def utc(value: dt.datetime | None) -> str:
     if value is None:
         return "—"
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def in_zone(value: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> Markup:
+    """A time in the console's zone (``DISPLAY_TIMEZONE``), its UTC in the hover."""
+    if value is None:
+        return Markup("—")
+    local = value.astimezone(zone)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        value.astimezone(dt.UTC).isoformat(),
+        utc(value),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    )
+
+
+def direction(value: str | None) -> str:
+    """The provider's direction as people say it (``outbound-dial``: "outbound (dial)")."""
+    if not value:
+        return "—"
+    head, _, tail = value.partition("-")
+    return f"{head} ({tail})" if tail else head
 
 
 def duration(seconds: int | None) -> str:
@@ -55,8 +79,13 @@ def short_sid(sid: str) -> str:
     return sid if len(sid) <= 20 else f"{sid[:12]}…{sid[-6:]}"
 
 
-def register_filters(app: Flask) -> None:
+def register_filters(app: Flask, display_timezone: str = "UTC") -> None:
+    zone = zoneinfo.ZoneInfo(display_timezone)
+    app.jinja_env.globals["display_timezone"] = display_timezone
+    app.jinja_env.filters["when"] = lambda value: in_zone(value, zone)
+    app.jinja_env.filters["phone"] = lambda value: escape(for_people(value)) if value else "—"
     for name, function in {
+        "direction": direction,
         "utc": utc,
         "duration": duration,
         "size": size,

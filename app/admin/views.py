@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from flask import (
     render_template,
     request,
     send_file,
+    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -31,11 +34,11 @@ from app.archive.retention import LegalHoldRefused, set_legal_hold
 from app.audit import actions, playback
 from app.db import transaction
 from app.deliveries import outbox
-from app.extensions import extensions, session_factory
+from app.extensions import extensions, get_settings, session_factory
 from app.people.roles import Role
 from app.providers import PROVIDERS
 from app.providers.http import origin_of
-from app.recordings import accounts, queries, queue
+from app.recordings import accounts, phones, queries, queue
 from app.recordings.lifecycle import STATUS_RANK
 from app.recordings.models import ArchiveAttempt, ArchiveState, AttemptOutcome, Integrity, Recording
 from app.recordings.overview import OverviewCache
@@ -51,6 +54,9 @@ STATE_LABELS = [
 ]
 STATE_NAMES = dict(STATE_LABELS)
 PAGE_SIZE = 50
+# The most rows one CSV download holds: a day of a busy deployment, and a file a
+# spreadsheet still opens (narrow the filter for more; the API pages without end).
+CSV_ROW_LIMIT = 100_000
 PRESIGNED_SECONDS = 300
 _TOKEN = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
 _SEARCH = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
@@ -117,8 +123,13 @@ def _account_sid(value: str) -> str:
 
 
 def _search(value: str) -> str:
+    if phones.search_digits(value, get_settings().default_phone_region):
+        return value  # a phone number, or its last digits
     if len(value) < queries.SEARCH_MIN:
-        raise FilterRefused(f"type at least {queries.SEARCH_MIN} characters of a SID to search")
+        raise FilterRefused(
+            f"type at least {queries.SEARCH_MIN} characters of a SID, "
+            f"or {phones.SEARCH_MIN_DIGITS} digits or more of a phone number, to search"
+        )
     if not _SEARCH.fullmatch(value):
         raise FilterRefused("a SID has only letters, digits and - _ . :")
     return value
@@ -168,6 +179,9 @@ def parse_filter(
                 problems.append(str(refused))
                 continue
             query[name] = value
+    if text := fields.pop("search", None):
+        region = get_settings().default_phone_region
+        return queries.RecordingFilter.for_search(text, region, **fields), query, None
     return queries.RecordingFilter(**fields), query, "; ".join(problems) or None
 
 
@@ -331,8 +345,97 @@ def listing() -> ResponseReturnValue:
         first_page_url=listing_url(**query) if before else None,
         known_accounts=known_accounts,
         account_names=account_names,
+        csv_url=listing_url("admin.export_csv", **query),
+        csv_row_limit=CSV_ROW_LIMIT,
         **common(),
     ), status
+
+
+@bp.get("/recordings/<recording_sid>")
+def detail_by_sid(recording_sid: str) -> ResponseReturnValue:
+    """A recording's page by its SID: a link to paste into a ticket."""
+    if not _SEARCH.fullmatch(recording_sid):
+        abort(404, "no such recording")
+    with session_factory()() as db:
+        found = queries.recording_by_sid(db, recording_sid)
+        recording_id = found.id if found else None
+    if recording_id is None:
+        abort(404, f"no such recording: nothing here has the SID {recording_sid}")
+    return detail(recording_id)
+
+
+_E164 = re.compile(r"\+[0-9]{1,15}")
+CSV_COLUMNS: tuple[tuple[str, Callable[[Recording], Any]], ...] = (
+    ("recording_sid", lambda r: r.recording_sid),
+    ("provider", lambda r: r.provider),
+    ("account_sid", lambda r: r.account_sid),
+    ("call_sid", lambda r: r.call_sid or ""),
+    ("conference_sid", lambda r: r.conference_sid or ""),
+    ("from", lambda r: r.from_number or ""),
+    ("to", lambda r: r.to_number or ""),
+    ("direction", lambda r: r.direction or ""),
+    ("call_details", lambda r: r.call_details_state),
+    ("started_at", lambda r: r.recorded_at.astimezone(dt.UTC).isoformat()),
+    ("duration", lambda r: "" if r.duration_seconds is None else r.duration_seconds),
+    ("channels", lambda r: r.channels or ""),
+    ("provider_status", lambda r: r.provider_status),
+    ("state", lambda r: STATE_NAMES[r.archive_state]),
+    ("bucket", lambda r: r.bucket or ""),
+    ("key", lambda r: r.key or ""),
+    ("size", lambda r: "" if r.size_bytes is None else r.size_bytes),
+    ("sha256", lambda r: r.sha256 or ""),
+    (
+        "archived_at",
+        lambda r: r.archived_at.astimezone(dt.UTC).isoformat() if r.archived_at else "",
+    ),
+    (
+        "original_deleted_at",
+        lambda r: (
+            r.original_deleted_at.astimezone(dt.UTC).isoformat() if r.original_deleted_at else ""
+        ),
+    ),
+)
+
+
+def _csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text starting with = + - @ gets a quote
+    mark first (OWASP's advice against CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        # An E.164 number is only a number to a spreadsheet: kept as it is.
+        return value if _E164.fullmatch(value) else "'" + value
+    return value
+
+
+@bp.get("/recordings.csv")
+def export_csv() -> ResponseReturnValue:
+    """The current filter's recordings as CSV, newest first, streamed a keyset page
+    at a time (memory stays one page deep), at most ``CSV_ROW_LIMIT`` rows."""
+    where, _query, problem = parse_filter(request.args)
+    if problem:
+        abort(400, problem)
+    sessions = session_factory()
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow([name for name, _ in CSV_COLUMNS])
+        with sessions() as db:
+            for count, recording in enumerate(
+                queries.export_recordings(db, where, CSV_ROW_LIMIT), 1
+            ):
+                writer.writerow([_csv_safe(read(recording)) for _, read in CSV_COLUMNS])
+                if count % 500 == 0:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Response(
+        stream_with_context(rows()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="recordings-{stamp}.csv"'},
+    )
 
 
 @bp.get("/recordings/<row_id:recording_id>")
@@ -543,8 +646,12 @@ def describe(where: queries.RecordingFilter) -> str:
         parts.append(f"from {where.since}")
     if where.until:
         parts.append(f"to {where.until}")
-    if where.search:
+    if where.search and where.phone:
+        parts.append(f"SID starting {where.search} or a number ending {where.phone}")
+    elif where.search:
         parts.append(f"SID starting {where.search}")
+    elif where.phone:
+        parts.append(f"a number ending {where.phone}")
     if where.account_sid:
         parts.append(f"account {where.account_sid}")
     if where.legal_hold:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.api.params import CURSOR_SHAPE, PHONE_SHAPE, SID_SHAPE
+from app.api.params import CURSOR_SHAPE, PHONE_LONGEST, PHONE_SHAPE, SID_SHAPE
 
 ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 NULLABLE_STRING = {"type": ["string", "null"]}
@@ -84,7 +84,7 @@ LISTING_PARAMETERS = [
         "Either side of the call: a number written any common way, or its last four or "
         "more digits.",
         pattern=f"^{PHONE_SHAPE}$",
-        maxLength=64,
+        maxLength=PHONE_LONGEST,
     ),
     _query("since", "ISO 8601: recorded at or after (a date means its start, UTC).")
     | {"schema": {"type": "string", "format": "date-time"}},

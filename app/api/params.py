@@ -11,7 +11,7 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from app.providers import PROVIDERS
-from app.recordings import queries
+from app.recordings import phones, queries
 from app.recordings.models import ArchiveState
 
 # The console's names for the archive states (what the API shows in ``state``); the
@@ -36,7 +36,8 @@ LIMIT_MOST = 500
 CURSOR_SHAPE = r"[0-9]{1,17}~[0-9]{1,18}"
 _CURSOR = re.compile(CURSOR_SHAPE)
 SID_SHAPE = r"[A-Za-z0-9_.:-]{1,128}"
-PHONE_SHAPE = r"[0-9+() .-]*[0-9]{4}[0-9+() .-]*"
+PHONE_SHAPE = r"\+?[0-9() .-]*[0-9]{4}[0-9() .-]*"
+PHONE_LONGEST = 32
 _SID = re.compile(SID_SHAPE)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -113,7 +114,7 @@ def _after(value: str) -> queries.Position:
 
 def _phone(value: str) -> str:
     digits = re.sub(r"[^0-9]", "", value)
-    if len(digits) < 4 or len(value) > 64:
+    if len(digits) < 4 or len(value) > PHONE_LONGEST:
         raise ParameterRefused(
             "phone must be a phone number (+1 415 555 0100, (415) 555-0100) or its last "
             "four or more digits"
@@ -149,8 +150,18 @@ def read_listing(args: MultiDict[str, str]) -> dict[str, Any]:
     return read
 
 
-def listing_filter(read: dict[str, Any]) -> queries.RecordingFilter:
+def listing_filter(read: dict[str, Any], region: str) -> queries.RecordingFilter:
+    """``region``: DEFAULT_PHONE_REGION, in which a national number is read."""
+    phone = None
+    if "phone" in read:
+        phone = phones.search_digits(read["phone"], region)
+        if phone is None:
+            raise ParameterRefused(
+                "phone must be a phone number (+1 415 555 0100, (415) 555-0100) or its last "
+                "four or more digits"
+            )
     return queries.RecordingFilter(
+        phone=phone,
         state=read.get("state"),
         provider=read.get("provider"),
         account_sid=read.get("account_sid"),

@@ -41,8 +41,12 @@ def list_recordings() -> ResponseReturnValue:
     except params.ParameterRefused as refused:
         return error(400, str(refused))
     limit = read.get("limit", params.LIMIT_DEFAULT)
+    try:
+        where = params.listing_filter(read, get_settings().default_phone_region)
+    except params.ParameterRefused as refused:
+        return error(400, str(refused))
     with session_factory()() as db:
-        page = queries.list_recordings(db, params.listing_filter(read), read.get("after"), limit)
+        page = queries.list_recordings(db, where, read.get("after"), limit)
     next_url = None
     if page.next is not None:
         kept: dict[str, Any] = {name: value for name, value in request.args.items()}

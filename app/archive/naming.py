@@ -61,6 +61,16 @@ def object_metadata(claim: Claim, channels: int, sha256: str | None) -> dict[str
         # Not copied: it may be anything (not ASCII, too long for metadata); the
         # callback as received is in the database.
         metadata["encryption-type"] = "unparsed"
+    # The call's details when they were looked up before the upload. Learned
+    # later, they stay in the database alone (the record): objects are not
+    # rewritten for them. S3 metadata is ASCII; a value that is not is left out.
+    for name, value in (
+        ("from", claim.from_number),
+        ("to", claim.to_number),
+        ("direction", claim.direction),
+    ):
+        if value and value.isascii() and value.isprintable():
+            metadata[name] = value
     if sha256:
         metadata["sha256"] = sha256
     return metadata

@@ -84,6 +84,20 @@ class MediaRef:
     channels: int | None
 
 
+@dataclass(frozen=True)
+class CallDetails:
+    """The call a recording was made on, as the provider's call resource says
+    (numbers as sent: the domain normalises them)."""
+
+    from_number: str | None
+    to_number: str | None
+    direction: str | None
+    caller_name: str | None = None
+    parent_call_sid: str | None = None
+    started_at: dt.datetime | None = None
+    duration_seconds: int | None = None
+
+
 class MediaStream(Protocol):
     """An open download. ``read`` raises ProviderError when the body breaks."""
 
@@ -128,6 +142,12 @@ class ProviderApi(Protocol):
         self, since: dt.datetime, until: dt.datetime | None, page_size: int
     ) -> Iterator[list[RecordingReport]]:
         """The account's recordings created in ``[since, until)``, a page at a time."""
+        ...
+
+    def fetch_call(self, account_sid: str, call_sid: str) -> CallDetails:
+        """The call resource of ``call_sid`` in ``account_sid`` (the recording's own
+        account: a subaccount's path with the main credentials, where the
+        provider has them); a 404 is a permanent ProviderError."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import logging
 import time
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from app.providers.base import RecordingReport, unreadable
+from app.providers.base import CallDetails, RecordingReport, unreadable
 from app.providers.errors import ProviderError
 from app.telemetry import redact
 
@@ -257,3 +258,34 @@ def walk_pages(
         yield page
         next_url = f"{origin}{next_uri}" if next_uri else None
         params = None
+
+
+def call_details(item: Mapping[str, Any], started: dt.datetime | None) -> CallDetails:
+    """A call resource's fields (Twilio's names, which SignalWire and Telnyx TeXML copy)."""
+    try:
+        return CallDetails(
+            from_number=entry_text(item, "from"),
+            to_number=entry_text(item, "to"),
+            direction=entry_text(item, "direction"),
+            caller_name=entry_text(item, "caller_name"),
+            parent_call_sid=entry_text(item, "parent_call_sid"),
+            started_at=started,
+            duration_seconds=whole_number(item.get("duration")),
+        )
+    except MalformedEntry as exc:
+        raise ProviderError(f"call look-up: the call resource's {exc}", retryable=False) from None
+
+
+def fetch_call_resource(session: requests.Session, url: str, **kwargs: Any) -> dict[str, Any]:
+    """GET a call resource as JSON; a 404 is permanent (a call resource, unlike
+    media, does not appear later), other failures as ``raise_for_status`` says."""
+    try:
+        response = session.get(url, **kwargs)
+    except requests.RequestException as exc:
+        raise request_failed("call look-up", exc) from exc
+    if response.status_code == 404:
+        raise ProviderError(
+            "call look-up: HTTP 404: the provider has no such call", retryable=False
+        )
+    raise_for_status(response, "call look-up")
+    return json_object(response, "call look-up")

@@ -21,17 +21,19 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
-from app.providers.base import MediaRef, RecordingReport
+from app.providers.base import CallDetails, MediaRef, RecordingReport
 from app.providers.callback_format import parse_rfc2822
 from app.providers.errors import ProviderError
 from app.providers.http import (
     ResponseStream,
+    call_details,
     delete_resource,
     entry_text,
+    fetch_call_resource,
     json_object,
     listed_entries,
     new_session,
@@ -212,6 +214,20 @@ class TelnyxApi:
             first.append(("DateCreated<", until.strftime("%Y-%m-%dT%H:%M:%SZ")))
         for page in walk_pages(self._api, url, first, timeout=self.timeouts):
             yield listed_entries(page, self.name, lambda item: self.listed(account, item))
+
+    def fetch_call(self, account_sid: str, call_sid: str) -> CallDetails:
+        """``GET {api}/v2/texml/Accounts/{account_sid}/Calls/{call_sid}`` with the
+        Bearer key (the API host only). The resource is the call itself, or the
+        call under ``data`` as the v2 API wraps most answers: both are read."""
+        url = (
+            f"{self.api_base_url}/v2/texml/Accounts/{quote(account_sid, safe='')}"
+            f"/Calls/{quote(call_sid, safe=':')}"
+        )
+        item = fetch_call_resource(self._api, url, timeout=self.timeouts)
+        if isinstance(item.get("data"), dict):
+            item = item["data"]
+        started = item.get("start_time")
+        return call_details(item, _date(str(started)) if started else None)
 
     def listed(self, account: str, item: Mapping[str, Any]) -> RecordingReport:
         """A listing's entry as a report; MalformedEntry when a field is not of its type."""

@@ -16,18 +16,20 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
-from app.providers.base import AccountListing, MediaRef, RecordingReport
+from app.providers.base import AccountListing, CallDetails, MediaRef, RecordingReport
 from app.providers.callback_format import parse_rfc2822
 from app.providers.encryption import parse_encryption_details
 from app.providers.errors import ProviderError
 from app.providers.http import (
     ResponseStream,
+    call_details,
     delete_resource,
     entry_text,
+    fetch_call_resource,
     json_object,
     listed_entries,
     new_session,
@@ -276,6 +278,16 @@ class TwilioApi:
         pages = walk_pages(self.session, url, params, auth=self._auth, timeout=self.timeouts)
         for page in pages:
             yield listed_entries(page, self.name, self.listed)
+
+    def fetch_call(self, account_sid: str, call_sid: str) -> CallDetails:
+        """``GET {api}/2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`` with this
+        client's credentials, on the configured API origin only."""
+        url = (
+            f"{self.api_base_url}/{API_VERSION}/Accounts/{quote(account_sid, safe='')}"
+            f"/Calls/{quote(call_sid, safe='')}.json"
+        )
+        item = fetch_call_resource(self.session, url, auth=self._auth, timeout=self.timeouts)
+        return call_details(item, _listed_date(item.get("start_time")))
 
     def listed(self, item: Mapping[str, Any]) -> RecordingReport:
         """A listing's entry as a report, its media URL built from its ``uri``;

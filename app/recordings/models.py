@@ -61,6 +61,14 @@ class Integrity(enum.StrEnum):
 INTEGRITY_PROBLEMS = (Integrity.MISSING, Integrity.MISMATCH)
 
 
+class CallDetailsState(enum.StrEnum):
+    """Whether the call's details (from, to, direction) were looked up."""
+
+    PENDING = "pending"  # not looked up yet (or being retried)
+    DONE = "done"
+    UNAVAILABLE = "unavailable"  # given up: call_details_error says why
+
+
 class Recording(Base):
     __tablename__ = "recordings"
     __table_args__ = (
@@ -127,6 +135,21 @@ class Recording(Base):
             postgresql_where=text("integrity IN ('missing', 'mismatch')"),
             sqlite_where=text("integrity IN ('missing', 'mismatch')"),
         ),
+        # Phone search by the number's last digits: each side's digits reversed,
+        # searched as a range of prefixes (app.recordings.phones), which a plain
+        # B-tree serves on both databases.
+        Index(
+            "ix_recordings_from_digits",
+            "from_digits_reversed",
+            postgresql_where=text("from_digits_reversed IS NOT NULL"),
+            sqlite_where=text("from_digits_reversed IS NOT NULL"),
+        ),
+        Index(
+            "ix_recordings_to_digits",
+            "to_digits_reversed",
+            postgresql_where=text("to_digits_reversed IS NOT NULL"),
+            sqlite_where=text("to_digits_reversed IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(
@@ -175,6 +198,22 @@ class Recording(Base):
         string_enum(Integrity, "integrity"), default=Integrity.UNCHECKED, server_default="unchecked"
     )
     integrity_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    # The call's details, looked up at the provider after the recording is first
+    # seen (app.calls). Numbers in E.164 when they are phone numbers, else as
+    # the provider sent them (client:alice, sip:..., anonymous). Columns of the
+    # recording rather than a table of their own: the listing, the search and
+    # the CSV read them with every row, in the listing's index order.
+    from_number: Mapped[str | None] = mapped_column(Text)
+    to_number: Mapped[str | None] = mapped_column(Text)
+    from_digits_reversed: Mapped[str | None] = mapped_column(String(32))
+    to_digits_reversed: Mapped[str | None] = mapped_column(String(32))
+    direction: Mapped[str | None] = mapped_column(String(32))
+    caller_name: Mapped[str | None] = mapped_column(Text)
+    # A server default only: the webhook's one-statement INSERT ... SELECT on
+    # PostgreSQL would otherwise bind a Python default it is not given (NULL).
+    call_details_state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    call_details_error: Mapped[str | None] = mapped_column(Text)
 
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

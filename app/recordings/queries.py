@@ -8,13 +8,16 @@ first does and rows arriving meanwhile never shift the pages being read.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.db import utcnow
+from app.recordings import phones
 from app.recordings.models import (
     INTEGRITY_PROBLEMS,
     ArchiveAttempt,
@@ -29,6 +32,7 @@ from app.recordings.models import (
 INTEGRITY_PROBLEMS_FILTER = "problems"
 
 SEARCH_MIN = 8  # characters of a SID prefix worth searching for
+SID_TEXT = re.compile(r"[A-Za-z0-9_.:-]{1,128}")  # what a SID (or its start) is made of
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,33 @@ class RecordingFilter:
     call_sid: str | None = None
     recorded_from: dt.datetime | None = None  # recorded at or after
     recorded_before: dt.datetime | None = None  # recorded before
+    # Digits either of the call's numbers ends with (``phones.search_digits``);
+    # with ``search`` as well, a recording matching either is found.
+    phone: str | None = None
+
+    @classmethod
+    def for_search(cls, text: str, region: str, **others: Any) -> RecordingFilter:
+        """The filter for what someone typed into one search box: a phone number
+        (any common way of writing it, or its last four digits or more), a SID
+        or its first characters, or digits that may be either."""
+        digits = phones.search_digits(text, region)
+        sid_like = len(text) >= SEARCH_MIN and SID_TEXT.fullmatch(text) is not None
+        return cls(search=text if sid_like else None, phone=digits, **others)
+
+    def _search_conditions(self) -> list[ColumnElement[bool]]:
+        either: list[ColumnElement[bool]] = []
+        if self.search:
+            pattern = _prefix(self.search)
+            either += [
+                Recording.recording_sid.like(pattern, escape="\\"),
+                Recording.call_sid.like(pattern, escape="\\"),
+                Recording.conference_sid.like(pattern, escape="\\"),
+            ]
+        if self.phone:
+            low, high = phones.digits_range(self.phone)
+            for column in (Recording.from_digits_reversed, Recording.to_digits_reversed):
+                either.append(and_(column >= low, column < high) if high else column >= low)
+        return [or_(*either)] if either else []
 
     def conditions(self) -> list[ColumnElement[bool]]:
         where: list[ColumnElement[bool]] = []
@@ -185,15 +216,7 @@ class RecordingFilter:
             where.append(Recording.recorded_at >= self.recorded_from)
         if self.recorded_before is not None:
             where.append(Recording.recorded_at < self.recorded_before)
-        if self.search:
-            pattern = _prefix(self.search)
-            where.append(
-                or_(
-                    Recording.recording_sid.like(pattern, escape="\\"),
-                    Recording.call_sid.like(pattern, escape="\\"),
-                    Recording.conference_sid.like(pattern, escape="\\"),
-                )
-            )
+        where += self._search_conditions()
         return where
 
 
@@ -314,3 +337,37 @@ def recording_detail(session: Session, recording_id: int) -> Detail | None:
         .all()
     )
     return Detail(recording, events, attempts)
+
+
+def recording_by_sid(session: Session, recording_sid: str) -> Recording | None:
+    """The recording with this SID, at whichever provider (SIDs do not collide
+    across providers: each has its own format)."""
+    return (
+        session.execute(
+            select(Recording)
+            .where(Recording.recording_sid == recording_sid)
+            .order_by(Recording.id)
+            .limit(1)
+        )
+        .scalars()
+        .first()
+    )
+
+
+def export_recordings(
+    session: Session, where: RecordingFilter, limit: int, page_size: int = 1000
+) -> Iterator[Recording]:
+    """Every recording matching ``where``, newest first, at most ``limit``: read a
+    keyset page at a time (each page its own short query, so a long export holds
+    no transaction open and memory stays one page deep)."""
+    after: Position | None = None
+    left = limit
+    while left > 0:
+        page = list_recordings(session, where, after, min(page_size, left))
+        yield from page.rows
+        session.expunge_all()
+        left -= len(page.rows)
+        if page.next is None:
+            return
+        after = page.next
+        session.rollback()  # end the read's transaction between pages

@@ -72,6 +72,11 @@ class Claim:
     def encrypted(self) -> bool:
         return self.encryption_details is not None or self.encryption_details_unparsed is not None
 
+    # The call's details, when looked up before this try (app.calls).
+    from_number: str | None = None
+    to_number: str | None = None
+    direction: str | None = None
+
 
 def claim_next(
     session: Session, worker_id: str, lease_seconds: float, now: dt.datetime | None = None

@@ -40,7 +40,7 @@ from app.providers.base import (
 from app.providers.errors import ProviderError
 from app.recordings import accounts
 from app.recordings.models import ArchiveState, Recording
-from app.recordings.reports import record_reports
+from app.recordings.reports import queue_call_details, record_reports
 from app.work import items
 
 log = logging.getLogger(__name__)
@@ -158,13 +158,20 @@ def reconcile_page(
     )
     outcomes = dict.fromkeys(OUTCOMES, 0)
     writes = []
+    # Recordings we already had get their call details too (those known from
+    # before call details were kept, say): queuing is idempotent per recording.
+    already_known = []
     for report in reports:
         outcome = _decide(report, known.get(report.recording_sid))
         outcomes[outcome] += 1
         if outcome in (QUEUED, NO_MEDIA_RECORDED):
             writes.append(report)
+        elif outcome != MALFORMED and report.recording_sid in known:
+            already_known.append(report)
     if not dry_run:
-        record_reports(session, writes, utcnow())
+        now = utcnow()
+        record_reports(session, writes, now)
+        queue_call_details(session, already_known, now)
     return outcomes
 
 

@@ -25,6 +25,16 @@ from app.providers.base import RecordingReport
 from app.recordings.lifecycle import STATUS_RANK, archive_state_for
 from app.recordings.models import ArchiveState, Recording, RecordingEvent
 from app.recordings.queue import WAKE_CHANNEL, notify_workers
+from app.work.models import WorkItem, WorkStatus
+
+# The call details' look-up (app.calls) is work of its own, one item per
+# recording, queued when the recording is first seen: by its callback or by
+# reconciliation (SIP Trunking recordings come only that way).
+CALL_DETAILS_WORK = "call_details"
+
+
+def call_details_key(provider: str, recording_sid: str) -> str:
+    return f"{provider}:{recording_sid}"
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,8 @@ class OutboxRow:
 class _Statements:
     insert_event: Any
     upsert_recording: Any
+    # Queue the recording's call-details look-up (nothing when already queued).
+    enqueue_call_details: Any = None
     # PostgreSQL only: both writes and the wake-up in one statement (see
     # record_callback); None elsewhere.
     callback_at_once: Any = None
@@ -160,10 +172,29 @@ def _statements(dialect: str) -> _Statements:
     upsert_recording = upsert.on_conflict_do_update(
         index_elements=["provider", "recording_sid"], set_=set_, where=forward_only
     )
+    work = cast(Table, WorkItem.__table__)
+    enqueue = (
+        upsert_insert(dialect, work)
+        .values(
+            kind=literal_column(f"'{CALL_DETAILS_WORK}'"),
+            key=bindparam("work_key"),
+            status=literal_column(f"'{WorkStatus.QUEUED.value}'"),
+            run_after=bindparam("work_at", type_=work.c.run_after.type),
+            tries=literal_column("0"),
+            created_at=bindparam("work_at", type_=work.c.created_at.type),
+        )
+        .on_conflict_do_nothing(index_elements=["kind", "key"])
+    )
     at_once = (
         _callback_at_once(insert_event, set_, forward_only) if dialect == "postgresql" else None
     )
-    return _Statements(insert_event, upsert_recording, at_once, (insert_event, set_, forward_only))
+    return _Statements(
+        insert_event, upsert_recording, enqueue, at_once, (insert_event, set_, forward_only)
+    )
+
+
+def _work_params(report: RecordingReport, now: dt.datetime) -> dict[str, Any]:
+    return {"work_key": call_details_key(report.provider, report.recording_sid), "work_at": now}
 
 
 @functools.cache
@@ -221,6 +252,27 @@ def _callback_at_once(
         .returning(recordings.c.archive_state)
         .cte("recording")
     )
+    # The call-details look-up, queued whenever the recording was written.
+    work_items = cast(Table, WorkItem.__table__)
+    work_columns = ["kind", "key", "status", "run_after", "tries", "created_at"]
+    queued_work = (
+        postgresql.insert(work_items)
+        .from_select(
+            work_columns,
+            select(
+                literal_column(f"'{CALL_DETAILS_WORK}'"),
+                bindparam("work_key", type_=work_items.c.key.type),
+                literal_column(f"'{WorkStatus.QUEUED.value}'"),
+                bindparam("received_at", type_=work_items.c.run_after.type),
+                literal_column("0"),
+                bindparam("received_at", type_=work_items.c.created_at.type),
+            ).select_from(recording),
+        )
+        .on_conflict_do_nothing(index_elements=["kind", "key"])
+        .returning(work_items.c.id)
+        .cte("work")
+    )
+    queued = select(func.count()).select_from(queued_work).scalar_subquery()
     stored = select(func.count()).select_from(event).scalar_subquery()
     woke = (
         select(
@@ -230,7 +282,7 @@ def _callback_at_once(
         .where(recording.c.archive_state == literal_column(f"'{ArchiveState.QUEUED.value}'"))
         .scalar_subquery()
     )
-    outputs = [stored.label("stored"), woke.label("woke")]
+    outputs = [stored.label("stored"), woke.label("woke"), queued.label("queued")]
     if also is not None:
         # A row per new event (none for a repeat), its values bound as d_<column>.
         # Referenced below: a CTE that is not is left out of the statement.
@@ -301,11 +353,25 @@ def record_reports(session: Session, reports: list[RecordingReport], now: dt.dat
     if not reports:
         return
     connection = session.connection()
-    connection.execute(
-        _statements(dialect_of(connection)).upsert_recording, [_row(r, now) for r in reports]
-    )
+    statements = _statements(dialect_of(connection))
+    connection.execute(statements.upsert_recording, [_row(r, now) for r in reports])
+    queue_call_details(session, reports, now)
     if any(archive_state_for(r.status) is ArchiveState.QUEUED for r in reports):
         notify_workers(session)
+
+
+def queue_call_details(
+    session: Session | Connection, reports: list[RecordingReport], now: dt.datetime
+) -> None:
+    """Queue the call-details look-up of each recording (idempotent: a recording
+    whose look-up is already queued, done or given up is left alone)."""
+    if not reports:
+        return
+    connection = _connection(session)
+    connection.execute(
+        _statements(dialect_of(connection)).enqueue_call_details,
+        [_work_params(r, now) for r in reports],
+    )
 
 
 def record_report(session: Session | Connection, report: RecordingReport, now: dt.datetime) -> None:
@@ -316,7 +382,9 @@ def record_report(session: Session | Connection, report: RecordingReport, now: d
     """
     connection = _connection(session)
     row = _row(report, now)
-    connection.execute(_statements(dialect_of(connection)).upsert_recording, row)
+    statements = _statements(dialect_of(connection))
+    connection.execute(statements.upsert_recording, row)
+    connection.execute(statements.enqueue_call_details, _work_params(report, now))
     if row["archive_state"] is ArchiveState.QUEUED:
         # Delivered on commit; idle workers wake at once instead of at their next poll.
         notify_workers(connection)
@@ -341,6 +409,7 @@ def record_callback(
     if at_once is not None:
         params = _event_row(report, event, now)
         params.update({f"r_{name}": value for name, value in _row(report, now).items()})
+        params.update(_work_params(report, now))
         # (the shared ones are the same values under the event's names)
         if also is not None:
             at_once = _callback_and_row_at_once(also.table, tuple(also.values))

@@ -4,7 +4,7 @@ Existing archived recordings start ``unchecked``: the first scrubs read them
 back (oldest check first, so they come before anything checked already).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02 02:30:00
 
 """
@@ -18,7 +18,7 @@ from app.db import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -355,3 +355,24 @@ def test_the_tokens_commands_print_a_token_once_and_revoke_it(
     unknown = runner.invoke(args=["tokens", "revoke", "crm"])
     assert unknown.exit_code != 0
     assert "no live token" in unknown.output
+
+
+def test_the_phone_filter_finds_either_side_written_any_common_way(
+    client: FlaskClient, connection: Connection, bearer: dict[str, dict[str, str]]
+) -> None:
+    caller = seed(
+        connection,
+        from_number="+14155550100",
+        from_digits_reversed="14155550100"[::-1],
+        to_number="+12125550199",
+        to_digits_reversed="12125550199"[::-1],
+        call_details_state="done",
+    )
+    seed(connection)  # no numbers
+    for written in ("+1 415 555 0100", "(415) 555-0100", "4155550100", "0100", "212-555-0199"):
+        answer = client.get(
+            "/api/v1/recordings", query_string={"phone": written}, headers=bearer["viewer"]
+        )
+        assert answer.status_code == 200, (written, answer.json)
+        assert [row["sid"] for row in answer.json["recordings"]] == [caller.recording_sid], written
+        assert answer.json["recordings"][0]["from"] == "+14155550100"

@@ -16,6 +16,7 @@ Subaccounts (``add_subaccount``) are served as Twilio serves them: the main
 account's credentials reach every subaccount's paths; a subaccount's own reach
 only its own. ``rotate_token`` gives one a new auth token; ``account_lookups``
 counts the ``Accounts/{AC}.json`` requests per SID.
+    GET    /2010-04-01/Accounts/{AC}/Calls/{CA}.json       (a call added with ``add_call``; else 404)
 
 Every request needs HTTP Basic auth (account SID / auth token), as Twilio does;
 otherwise 401. Bodies are streamed in chunks, so a :class:`Body` can be hundreds
@@ -88,6 +89,43 @@ def _list_route(path_prefix: str) -> re.Pattern[str]:
     return re.compile(
         rf"^{re.escape(path_prefix)}/{API_VERSION}/Accounts/(?P<account>[^/]+)/Recordings\.json$"
     )
+
+
+def _call_route(path_prefix: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"^{re.escape(path_prefix)}/{API_VERSION}/Accounts/(?P<account>[^/]+)/Calls/"
+        r"(?P<sid>[^/.]+)\.json$"
+    )
+
+
+@dataclass
+class FakeCall:
+    """A call resource: ``delay`` seconds before it answers (a slow look-up);
+    ``status`` other than 200 answers that error instead."""
+
+    sid: str
+    from_: str
+    to: str
+    direction: str = "inbound"
+    caller_name: str | None = None
+    parent_call_sid: str | None = None
+    delay: float = 0.0
+    status: int = 200
+
+    def resource(self, account_sid: str, path: str) -> dict[str, Any]:
+        return {
+            "sid": self.sid,
+            "account_sid": account_sid,
+            "from": self.from_,
+            "to": self.to,
+            "direction": self.direction,
+            "caller_name": self.caller_name,
+            "parent_call_sid": self.parent_call_sid,
+            "status": "completed",
+            "start_time": "Tue, 01 Dec 2026 10:00:00 +0000",
+            "duration": "42",
+            "uri": path,
+        }
 
 
 _MEDIA_TYPES: dict[str | None, str] = {
@@ -348,6 +386,9 @@ class FakeCompatApi(Served):
         self.account_lookups: collections.Counter[str] = collections.Counter()
         # Statuses ``Accounts/{Sid}.json`` answers with first, one each (an API outage).
         self.account_faults: list[int] = []
+        self._call_route = _call_route(self.path_prefix)
+        self._calls: dict[str, FakeCall] = {}
+        self._list_path = f"{self.path_prefix}/{API_VERSION}/Accounts/{account_sid}/Recordings.json"
         # Seconds each listing page takes to answer (a provider far away).
         self.list_delay = 0.0
         # The most entries a page holds, whatever PageSize asks (providers cap it).
@@ -417,6 +458,27 @@ class FakeCompatApi(Served):
         return token
 
     # -- scripting
+
+    def add_call(
+        self,
+        call_sid: str,
+        from_: str = "+14155550100",
+        to: str = "+14155550199",
+        **extra: Any,
+    ) -> FakeCall:
+        """Serve the call resource ``call_sid`` (see ``FakeCall`` for ``extra``)."""
+        call = FakeCall(call_sid, from_, to, **extra)
+        with self._lock:
+            self._calls[call_sid] = call
+        return call
+
+    def call_gets(self, call_sid: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [
+                r.snapshot()
+                for r in self._log
+                if r.kind == "call" and r.path.endswith(f"/Calls/{call_sid}.json")
+            ]
 
     def add_recording(
         self,
@@ -573,6 +635,10 @@ class FakeCompatApi(Served):
             if accounts["account"]:
                 with self._lock:
                     self.account_lookups[accounts["account"]] += 1
+        call_match = self._call_route.match(split.path)
+        if call_match and method == "GET":
+            kind = "call"
+            account = call_match["account"]
         if match:
             ext = match["ext"]
             if method in ("GET", "HEAD") and ext in _MEDIA_TYPES:
@@ -610,11 +676,30 @@ class FakeCompatApi(Served):
         else:
             self._send_simple(handler, record, answer)
 
+    def _answer_call(self, record: RecordedRequest) -> _Answer:
+        if not record.auth_ok:
+            return twilio_error(401, "Authenticate")
+        match = self._call_route.match(record.path)
+        assert match is not None
+        with self._lock:
+            call = self._calls.get(match["sid"])
+        if call is None or (
+            match["account"] != self.account_sid and match["account"] not in self.accounts
+        ):
+            return twilio_error(404, f"The requested resource {record.path} was not found")
+        if call.delay:
+            self._stopping.wait(call.delay)
+        if call.status != 200:
+            return twilio_error(call.status)
+        return _Answer(status=200, json_body=call.resource(match["account"], record.path))
+
     def _decide(
         self, record: RecordedRequest, match: re.Match[str] | None, account: str | None
     ) -> _Answer:
         if record.kind in ("account", "accounts"):
             return self._account_answer(record, account)
+        if record.kind == "call":
+            return self._answer_call(record)
         if record.kind == "list":
             if not record.auth_ok:
                 return twilio_error(401, "Authenticate")

@@ -9,6 +9,7 @@ runs two servers on 127.0.0.1 (different ports), started and stopped together::
     API      GET    /v2/texml/Accounts/{A}/Recordings/{R}.json   metadata, with a fresh media_url
              DELETE /v2/texml/Accounts/{A}/Recordings/{R}.json   204
              GET    /v2/texml/Accounts/{A}/Recordings.json       a page, newest first
+             GET    /v2/texml/Accounts/{A}/Calls/{C}             a call added with ``add_call``; else 404
     storage  GET    /telephony-recorder-prod/{A}/{R}.mp3|wav?X-Amz-...   the media
 
 The API wants ``Authorization: Bearer <api_key>`` (else 401, Telnyx's JSON errors).
@@ -41,11 +42,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from xml.sax.saxutils import escape
 
 from tests.fakes.compat_api import (
     Body,
+    FakeCall,
     FakeCompatApi,
     Payload,
     RecordedRequest,
@@ -67,6 +69,8 @@ _RECORDING_ROUTE = re.compile(
 )
 _LIST_ROUTE = re.compile(rf"^{API_PREFIX}/Accounts/(?P<account>[^/]+)/Recordings\.json$")
 _MEDIA_ROUTE = re.compile(rf"^/{BUCKET}/(?P<account>[^/]+)/(?P<sid>[^/.]+)\.(?P<ext>mp3|wav)$")
+
+_CALL_ROUTE = re.compile(rf"^{API_PREFIX}/Accounts/(?P<account>[^/]+)/Calls/(?P<sid>[^/]+)$")
 
 _MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/x-wav"}
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
@@ -217,6 +221,7 @@ class FakeTelnyx(Served):
         self._secret = secrets.token_bytes(32)
         self._clock_offset = 0.0
         self._recordings: dict[str, _Recording] = {}
+        self._calls: dict[str, FakeCall] = {}
         self._added = 0
         self._log: list[TelnyxRequest] = []
         self._leaks: list[TelnyxRequest] = []
@@ -347,6 +352,27 @@ class FakeTelnyx(Served):
         with self._lock:
             self._recordings[recording_sid] = recording
 
+    def add_call(
+        self,
+        call_sid: str,
+        from_: str = "+14155550100",
+        to: str = "+14155550199",
+        **extra: Any,
+    ) -> FakeCall:
+        """Serve the TeXML call resource ``call_sid`` (see ``FakeCall`` for ``extra``)."""
+        call = FakeCall(call_sid, from_, to, **extra)
+        with self._lock:
+            self._calls[call_sid] = call
+        return call
+
+    def call_gets(self, call_sid: str) -> list[TelnyxRequest]:
+        with self._lock:
+            return [
+                r.snapshot()
+                for r in self._log
+                if r.kind == "call" and r.path.endswith(f"/Calls/{call_sid}")
+            ]
+
     def media_url(self, recording_sid: str) -> str:
         """A fresh presigned link to the recording's media: what a callback's ``RecordingUrl`` is."""
         now = self.now()
@@ -446,6 +472,8 @@ class FakeTelnyx(Served):
                 )
             elif _LIST_ROUTE.match(split.path) and method in ("GET", "HEAD"):
                 kind = "list"
+            elif _CALL_ROUTE.match(split.path) and method == "GET":
+                kind = "call"
         else:
             auth_ok = False  # settled once the link is checked
             if match := _MEDIA_ROUTE.match(split.path):
@@ -509,6 +537,8 @@ class FakeTelnyx(Served):
             answer.headers["WWW-Authenticate"] = 'Bearer realm="Telnyx API"'
             return answer
         not_found = telnyx_error(404, f"The requested resource {path} was not found.")
+        if record.kind == "call":
+            return self._answer_call(path, not_found)
         match = _RECORDING_ROUTE.match(path) or _LIST_ROUTE.match(path)
         if match is None:
             return not_found
@@ -532,6 +562,21 @@ class FakeTelnyx(Served):
                 recording.deleted = True
                 return _Answer(status=204)
         return _Answer(status=200, json_body=self._metadata(recording, now))
+
+    def _answer_call(self, path: str, not_found: _Answer) -> _Answer:
+        match = _CALL_ROUTE.match(path)
+        assert match is not None
+        with self._lock:
+            call = self._calls.get(unquote(match["sid"]))
+        if call is None or match["account"] != self.account_sid:
+            return not_found
+        if call.delay:
+            self._api._stopping.wait(call.delay)
+        if call.status != 200:
+            return telnyx_error(call.status)
+        body = call.resource(self.account_sid, path)
+        body.update(from_formatted=call.from_, to_formatted=call.to)
+        return _Answer(status=200, json_body=body)
 
     def _metadata(self, recording: _Recording, now: dt.datetime) -> dict[str, Any]:
         created = recording.date_created
