@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Table, bindparam, case, func, literal_column,
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from app.db import dialect_of, upsert_insert, utcnow
+from app.db import Write, dialect_of, upsert_insert, utcnow
 from app.providers.base import RecordingReport
 from app.recordings.lifecycle import STATUS_RANK, archive_state_for
 from app.recordings.models import ArchiveState, Recording, RecordingEvent
@@ -281,22 +281,43 @@ def record_report(session: Session | Connection, report: RecordingReport, now: d
         notify_workers(connection)
 
 
+def callback_writes(report: RecordingReport, event: CallbackEvent) -> list[Write]:
+    """What one callback writes on PostgreSQL, as one unit: committed together or not
+    at all. The first write's row is (stored, woke): stored is 0 for a repeat.
+
+    Today that is one statement (see _callback_at_once). A row the callback
+    causes in another table (one that must commit with it) joins this list; the
+    webhook commits a unit in a batch with others (app.db.GroupCommit) or alone.
+    """
+    now = utcnow()
+    params = _event_row(report, event, now)
+    params.update({f"r_{name}": value for name, value in _row(report, now).items()})
+    # (the shared ones are the same values under the event's names)
+    return [(_statements("postgresql").callback_at_once, params)]
+
+
+def callback_lock_order(report: RecordingReport) -> tuple[str, ...]:
+    """The rows a callback's writes lock, as a sort key: units taken in this order
+    by two concurrent batches cannot deadlock each other."""
+    return (report.provider, report.recording_sid)
+
+
 def record_callback(
     target: Session | Connection, report: RecordingReport, event: CallbackEvent
 ) -> bool:
     """Store a callback and tell its recording; False when it was a repeat (nothing changes).
 
-    On PostgreSQL this is one statement, atomic by itself (the webhook runs it
-    in autocommit); elsewhere two, in the caller's transaction.
+    On PostgreSQL this is ``callback_writes`` (one statement, atomic by itself:
+    the webhook runs it in autocommit); elsewhere two, in the caller's transaction.
     """
-    now = utcnow()
     connection = _connection(target)
-    at_once = _statements(dialect_of(connection)).callback_at_once
-    if at_once is not None:
-        params = _event_row(report, event, now)
-        params.update({f"r_{name}": value for name, value in _row(report, now).items()})
-        # (the shared ones are the same values under the event's names)
-        return bool(connection.execute(at_once, params).scalar_one())
+    if dialect_of(connection) == "postgresql":
+        first, *rest = callback_writes(report, event)
+        stored = bool(connection.execute(*first).scalar_one())
+        for statement, params in rest:
+            connection.execute(statement, params)
+        return stored
+    now = utcnow()
     if not store_event(connection, report, event, now):
         return False
     record_report(connection, report, now)
