@@ -307,6 +307,11 @@ class GroupCommit:
             return pending.rows
         return run_retrying_once_on_disconnect(lambda: self._run_alone(writes))
 
+    def waiting(self) -> int:
+        """How many units wait for the next batch (the one in flight not counted)."""
+        with self._condition:
+            return len(self._queue)
+
     def _run_alone(self, writes: list[Write]) -> list[Any]:
         with self._engine.begin() as connection:
             return [connection.execute(s, dict(values)).first() for s, values in writes]
