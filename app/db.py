@@ -332,6 +332,10 @@ class GroupCommit:
                 del self._queue[: self._max_batch]
             try:
                 self._commit(batch)
+            except Exception:
+                # A bug, not the database (those are handled in _commit): said loudly,
+                # and the thread goes on, or every later caller would wait forever.
+                log.exception("group commit: a batch of %d failed unexpectedly", len(batch))
             finally:
                 # Whatever happened, nobody is left waiting: an uncommitted unit
                 # (rows still None) is run by its own caller.
