@@ -307,6 +307,12 @@ class GroupCommit:
             return pending.rows
         return run_retrying_once_on_disconnect(lambda: self._run_alone(writes))
 
+    def prepare(self, statements: list[Executable]) -> None:
+        """Compile ``statements`` now (a few hundred ms for the callback's), not in the
+        first caller's wait."""
+        for statement in statements:
+            self._driver_statement(statement)
+
     def waiting(self) -> int:
         """How many units wait for the next batch (the one in flight not counted)."""
         with self._condition:

@@ -296,6 +296,11 @@ def callback_writes(report: RecordingReport, event: CallbackEvent) -> list[Write
     return [(_statements("postgresql").callback_at_once, params)]
 
 
+def callback_statements() -> list[Any]:
+    """The statements ``callback_writes`` uses (PostgreSQL), to compile them ahead."""
+    return [_statements("postgresql").callback_at_once]
+
+
 def callback_lock_order(report: RecordingReport) -> tuple[str, ...]:
     """The rows a callback's writes lock, as a sort key: units taken in this order
     by two concurrent batches cannot deadlock each other."""
