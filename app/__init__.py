@@ -112,7 +112,12 @@ def configure_app(app: Flask, settings: Settings) -> None:
 
 
 def register_extensions(app: Flask, settings: Settings, bind: Any = None) -> None:
-    init_extensions(app, settings, bind, for_worker=running_the_worker())
+    ext = init_extensions(app, settings, bind, for_worker=running_the_worker())
+    if ext.group_commit is not None and not running_the_worker():
+        from app.recordings.reports import callback_statements
+
+        # Before the first callback arrives, not during its wait.
+        ext.group_commit.prepare(callback_statements())
 
 
 def register_blueprints(app: Flask) -> None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-from collections.abc import Callable, Iterator
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
@@ -20,6 +23,7 @@ from sqlalchemy import (
     Dialect,
     Engine,
     Enum,
+    Executable,
     MetaData,
     Table,
     create_engine,
@@ -27,9 +31,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -214,3 +221,183 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception."""
     with factory() as session, session.begin():
         yield session
+
+
+# One write a caller wants committed: a statement and its parameters. A unit of
+# work that must commit together (one callback, say) is a list of these.
+Write = tuple[Executable, Mapping[str, Any]]
+
+
+@dataclass
+class _Pending:
+    writes: list[Write]
+    order: tuple[str, ...]
+    done: threading.Event = field(default_factory=threading.Event)
+    # The first row of each write, once committed; None: not committed here
+    # (the caller then runs its writes on its own).
+    rows: list[Any] | None = None
+
+
+class _DriverStatement:
+    """A statement compiled once to the driver's SQL, with its parameters' conversions,
+    so a batch runs on the psycopg connection without SQLAlchemy per execution."""
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        self.compiled = compiled
+        self.sql: str = compiled.string
+        self.processors = {
+            key: processor
+            for key, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
+        }
+
+    def parameters(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        built: dict[str, Any] = self.compiled.construct_params(dict(values))
+        for key, processor in self.processors.items():
+            if key in built:
+                built[key] = processor(built[key])
+        return built
+
+
+class GroupCommit:
+    """Many callers' small units of work, committed together: one transaction, one
+    round trip and one COMMIT for whatever arrived while the last batch was in flight.
+
+    Each caller waits until its batch's COMMIT has returned, so what it answers
+    still means "committed". A batch that fails for any reason (a database
+    restart, a deadlock, a refusal) commits nothing, and each of its callers then
+    runs its own writes alone (``run``), exactly as without group commit: one
+    caller's bad write, or a batch's bad luck, is never another caller's error.
+
+    PostgreSQL only (psycopg's pipeline mode sends BEGIN, every statement and
+    COMMIT without waiting between them). One committer thread per process,
+    started on first use (after gunicorn's fork and gevent's patching: under
+    gevent the thread, its lock and events are greenlets and gevent's, and its
+    database waits cooperate like a request's). It holds one pooled connection
+    while a batch runs.
+    """
+
+    def __init__(self, engine: Engine, *, max_batch: int = 100) -> None:
+        # ``engine`` as made (not in autocommit): a unit run alone is a transaction.
+        self._engine = engine
+        self._max_batch = max_batch
+        self._condition = threading.Condition()
+        self._queue: list[_Pending] = []
+        self._statements: dict[int, tuple[Executable, _DriverStatement]] = {}
+        self._committer_pid: int | None = None
+
+    def run(self, writes: list[Write], *, order: tuple[str, ...] = ()) -> list[Any]:
+        """Commit ``writes`` (one unit: all or nothing) with whatever else is pending;
+        the first row of each write's result (None when it returned none).
+
+        ``order`` sorts the units of a batch, so that two processes' batches take
+        their row locks in the same order and cannot deadlock each other (pass the
+        keys of the rows the writes lock, e.g. provider and recording SID).
+        ``writes`` must be idempotent: a batch whose COMMIT was lost with its
+        connection may have committed, and its units are then run once more alone.
+        """
+        pending = _Pending(writes, order)
+        with self._condition:
+            self._start_committer()
+            self._queue.append(pending)
+            self._condition.notify()
+        pending.done.wait()
+        if pending.rows is not None:
+            return pending.rows
+        return run_retrying_once_on_disconnect(lambda: self._run_alone(writes))
+
+    def prepare(self, statements: list[Executable]) -> None:
+        """Compile ``statements`` now (a few hundred ms for the callback's), not in the
+        first caller's wait."""
+        for statement in statements:
+            self._driver_statement(statement)
+
+    def waiting(self) -> int:
+        """How many units wait for the next batch (the one in flight not counted)."""
+        with self._condition:
+            return len(self._queue)
+
+    def _run_alone(self, writes: list[Write]) -> list[Any]:
+        with self._engine.begin() as connection:
+            return [connection.execute(s, dict(values)).first() for s, values in writes]
+
+    def _start_committer(self) -> None:
+        if self._committer_pid == os.getpid():
+            return
+        # (A fork copies this object but not its thread.)
+        self._committer_pid = os.getpid()
+        threading.Thread(target=self._commit_forever, name="group-commit", daemon=True).start()
+
+    def _commit_forever(self) -> None:
+        while True:
+            with self._condition:
+                while not self._queue:
+                    self._condition.wait()
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+            try:
+                self._commit(batch)
+            except Exception:
+                # A bug, not the database (those are handled in _commit): said loudly,
+                # and the thread goes on, or every later caller would wait forever.
+                log.exception("group commit: a batch of %d failed unexpectedly", len(batch))
+            finally:
+                # Whatever happened, nobody is left waiting: an uncommitted unit
+                # (rows still None) is run by its own caller.
+                for pending in batch:
+                    pending.done.set()
+
+    def _driver_statement(self, statement: Executable) -> _DriverStatement:
+        known = self._statements.get(id(statement))
+        if known is None or known[0] is not statement:
+            known = (statement, _DriverStatement(statement, self._engine.dialect))
+            self._statements[id(statement)] = known
+        return known[1]
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        import psycopg  # (not at import time: gevent patches first, see gunicorn.conf.py)
+
+        batch = sorted(batch, key=lambda pending: pending.order)
+        try:
+            prepared = [
+                [(self._driver_statement(s), values) for s, values in pending.writes]
+                for pending in batch
+            ]
+            with self._engine.connect() as connection:
+                try:
+                    rows = self._pipeline(connection, prepared)
+                except psycopg.Error:
+                    # Outside SQLAlchemy's view: the connection may be dead or in
+                    # an unknown state, so it is not given back to the pool.
+                    connection.invalidate()
+                    raise
+        except (psycopg.Error, SQLAlchemyError) as exc:
+            log.warning(
+                "a group commit of %d failed (%s); each is run on its own",
+                len(batch),
+                type(exc).__name__,
+            )
+            return
+        for pending, unit_rows in zip(batch, rows, strict=True):
+            pending.rows = unit_rows
+
+    @staticmethod
+    def _pipeline(
+        connection: Connection, prepared: list[list[tuple[_DriverStatement, Mapping[str, Any]]]]
+    ) -> list[list[Any]]:
+        driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+        cursors: list[list[psycopg.Cursor[Any]]] = []
+        with driver.pipeline(), driver.transaction():
+            for unit in prepared:
+                unit_cursors = []
+                for statement, values in unit:
+                    cursor = driver.cursor()
+                    cursor.execute(statement.sql, statement.parameters(values))
+                    unit_cursors.append(cursor)
+                cursors.append(unit_cursors)
+        # The transaction's end has waited for COMMIT: every result is in.
+        return [
+            [cursor.fetchone() if cursor.description else None for cursor in unit]
+            for unit in cursors
+        ]

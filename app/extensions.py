@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.db import (
     WORKER_POOL,
+    GroupCommit,
     is_postgresql,
     make_engine,
     make_session_factory,
@@ -49,6 +50,14 @@ class Extensions:
     def metrics_overview(self) -> OverviewCache:
         """The overview figures /metrics reports (scrapes come often: kept 10 s)."""
         return OverviewCache(self.sessions, fresh_seconds=10.0)
+
+    @cached_property
+    def group_commit(self) -> GroupCommit | None:
+        """Callbacks' writes committed together (PostgreSQL; None elsewhere and
+        under a test's connection, where each is its own statement)."""
+        if self.engine is None or self.autocommit is None:
+            return None
+        return GroupCommit(self.engine)
 
     @cached_property
     def store(self) -> ArchiveStore:

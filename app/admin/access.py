@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from flask import abort, g, request, session
 
 from app.audit import actions
-from app.db import transaction, utcnow
+from app.db import run_retrying_once_on_disconnect, transaction, utcnow
 from app.extensions import get_settings, session_factory
 from app.people import sessions
 from app.people.roles import Role
@@ -48,8 +48,15 @@ def current_user() -> sessions.SignedIn | None:
     token = session.get(SESSION_KEY)
     who = None
     if isinstance(token, str):
-        with transaction(session_factory()) as db:
-            who = sessions.resolve(db, token, lifetimes(), env_admin_binding(), utcnow())
+
+        def resolve() -> sessions.SignedIn | None:
+            with transaction(session_factory()) as db:
+                return sessions.resolve(db, token, lifetimes(), env_admin_binding(), utcnow())
+
+        # The first query of every console request: after a database restart its
+        # pooled connection is dead, and the look-up (which only touches the
+        # session's last use) is safe to run again.
+        who = run_retrying_once_on_disconnect(resolve)
     g.signed_in = who
     return who
 

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Table, bindparam, case, func, literal_column,
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from app.db import dialect_of, upsert_insert, utcnow
+from app.db import Write, dialect_of, upsert_insert, utcnow
 from app.providers.base import RecordingReport
 from app.recordings.lifecycle import STATUS_RANK, archive_state_for
 from app.recordings.models import ArchiveState, Recording, RecordingEvent
@@ -244,7 +244,11 @@ def _callback_at_once(
         return bindparam(shared.get(column.name, f"r_{column.name}"), type_=column.type)
 
     values = select(*[value(c) for c in columns]).select_from(event)
-    upsert = postgresql.insert(recordings).from_select([c.name for c in columns], values)
+    # Columns not named take their server defaults (include_defaults=False: a Python-side
+    # default would be bound as a parameter nobody gives, i.e. NULL).
+    upsert = postgresql.insert(recordings).from_select(
+        [c.name for c in columns], values, include_defaults=False
+    )
     recording = (
         upsert.on_conflict_do_update(
             index_elements=["provider", "recording_sid"], set_=set_, where=forward_only
@@ -390,6 +394,39 @@ def record_report(session: Session | Connection, report: RecordingReport, now: d
         notify_workers(connection)
 
 
+def callback_writes(
+    report: RecordingReport, event: CallbackEvent, also: OutboxRow | None = None
+) -> list[Write]:
+    """What one callback writes on PostgreSQL, as one unit: committed together or not
+    at all. The first write's row is (stored, woke): stored is 0 for a repeat.
+
+    Today that is one statement (see _callback_at_once). A row the callback
+    causes in another table (one that must commit with it) joins this list; the
+    webhook commits a unit in a batch with others (app.db.GroupCommit) or alone.
+    """
+    now = utcnow()
+    params = _event_row(report, event, now)
+    params.update({f"r_{name}": value for name, value in _row(report, now).items()})
+    params.update(_work_params(report, now))  # the call-details look-up, queued with it
+    # (the shared ones are the same values under the event's names)
+    statement = _statements("postgresql").callback_at_once
+    if also is not None:  # the forward (FORWARD_URL), in the same statement
+        statement = _callback_and_row_at_once(also.table, tuple(also.values))
+        params.update({f"d_{name}": value for name, value in also.values.items()})
+    return [(statement, params)]
+
+
+def callback_statements() -> list[Any]:
+    """The statements ``callback_writes`` uses (PostgreSQL), to compile them ahead."""
+    return [_statements("postgresql").callback_at_once]
+
+
+def callback_lock_order(report: RecordingReport) -> tuple[str, ...]:
+    """The rows a callback's writes lock, as a sort key: units taken in this order
+    by two concurrent batches cannot deadlock each other."""
+    return (report.provider, report.recording_sid)
+
+
 def record_callback(
     target: Session | Connection,
     report: RecordingReport,
@@ -399,22 +436,18 @@ def record_callback(
     """Store a callback and tell its recording; False when it was a repeat (nothing changes).
 
     ``also``: a row to insert with it when it is new (not for a repeat).
-    On PostgreSQL this is one statement, atomic by itself (the webhook runs it
-    in autocommit), ``also`` included; elsewhere two or three, in the caller's
-    transaction.
+    On PostgreSQL this is ``callback_writes`` (one statement, atomic by itself,
+    ``also`` included: the webhook runs it in autocommit or in a group commit);
+    elsewhere two or three, in the caller's transaction.
     """
-    now = utcnow()
     connection = _connection(target)
-    at_once = _statements(dialect_of(connection)).callback_at_once
-    if at_once is not None:
-        params = _event_row(report, event, now)
-        params.update({f"r_{name}": value for name, value in _row(report, now).items()})
-        params.update(_work_params(report, now))
-        # (the shared ones are the same values under the event's names)
-        if also is not None:
-            at_once = _callback_and_row_at_once(also.table, tuple(also.values))
-            params.update({f"d_{name}": value for name, value in also.values.items()})
-        return bool(connection.execute(at_once, params).scalar_one())
+    if dialect_of(connection) == "postgresql":
+        first, *rest = callback_writes(report, event, also)
+        stored = bool(connection.execute(*first).scalar_one())
+        for statement, params in rest:
+            connection.execute(statement, params)
+        return stored
+    now = utcnow()
     if not store_event(connection, report, event, now):
         return False
     record_report(connection, report, now)
