@@ -61,7 +61,7 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-from app.admin import auth, people, views  # noqa: E402, F401  (they register their routes on bp)
+from app.admin import auth, people, tokens, views  # noqa: E402, F401  (they register their routes on bp)
 
 
 def init_admin(app: Flask) -> None:

@@ -352,6 +352,7 @@ def listing() -> ResponseReturnValue:
 
 
 @bp.get("/recordings/<recording_sid>")
+@requires(Role.VIEWER)
 def detail_by_sid(recording_sid: str) -> ResponseReturnValue:
     """A recording's page by its SID: a link to paste into a ticket."""
     if not _SEARCH.fullmatch(recording_sid):
@@ -407,6 +408,7 @@ def _csv_safe(value: Any) -> Any:
 
 
 @bp.get("/recordings.csv")
+@requires(Role.VIEWER)
 def export_csv() -> ResponseReturnValue:
     """The current filter's recordings as CSV, newest first, streamed a keyset page
     at a time (memory stays one page deep), at most ``CSV_ROW_LIMIT`` rows."""
@@ -560,6 +562,7 @@ def retry(recording_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/recordings/<row_id:recording_id>/deliveries/<row_id:delivery_id>/redeliver")
+@requires(Role.OPERATOR)
 def redeliver(recording_id: int, delivery_id: int) -> ResponseReturnValue:
     """Send one of the recording's deliveries (delivered or failed) again."""
     with transaction(session_factory()) as db:

@@ -13,6 +13,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
+from app.audit import actions, record
 from app.recordings import integrity
 from app.recordings.models import Recording
 from app.storage import ArchiveStore, RetentionUnsupported
@@ -33,12 +34,15 @@ class LegalHoldRefused(Exception):
 def record_legal_hold_change(
     session: Session, *, actor: str, address: str | None, recording: Recording, on: bool
 ) -> None:
-    """The one audit hook for a legal hold set or lifted, in the transaction that records it.
-
-    After the audit merge this calls ``app.audit.record(session, actor=...,
-    address=..., action="legal_hold.on"/"legal_hold.off", recording_sid=...)``;
-    until then the log line is the record.
-    """
+    """The one audit hook for a legal hold set or lifted, in the transaction that records it."""
+    record(
+        session,
+        actor=actor,
+        address=address,
+        action=actions.LEGAL_HOLD_ON if on else actions.LEGAL_HOLD_OFF,
+        recording_sid=recording.recording_sid,
+        detail=f"{recording.provider} {recording.key or ''}".strip(),
+    )
     log.info(
         "legal hold %s on %s %s by %s",
         "set" if on else "lifted",

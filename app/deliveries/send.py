@@ -41,6 +41,7 @@ from app.deliveries.signing import (
     provider_signer,
     standard_webhook_headers,
 )
+from app.providers.errors import SigningKeyUnavailable
 from app.work.items import backoff
 
 log = logging.getLogger(__name__)
@@ -235,6 +236,8 @@ class Deliverer:
             answer = send(self.http, build_request(self.settings, held, now))
         except CannotSend as exc:
             answer = Answer("retry", None, str(exc))
+        except SigningKeyUnavailable as exc:  # a subaccount's token, not answered for now
+            answer = Answer("retry", None, f"signing key unavailable: {exc.message}")
         what = f"delivery {held.id} ({held.kind.value} {held.event_type}"
         what += f" for {held.recording_sid})" if held.recording_sid else ")"
         record: Callable[[Session], bool]

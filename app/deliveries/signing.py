@@ -33,6 +33,13 @@ def forward_signing_key(settings: Settings, provider: str, account_sid: str) -> 
     declared = PROVIDERS.get(provider)
     if not isinstance(declared, SharedKeyProvider):
         return None
+    if provider == "twilio":
+        # The main account's token, or (TWILIO_SUBACCOUNTS) the subaccount's own,
+        # looked up and kept as for its callbacks: a forward is signed as Twilio would
+        # have signed it. SigningKeyUnavailable (Twilio did not answer) is retried.
+        from app.providers.twilio import auth_token_for
+
+        return auth_token_for(settings, account_sid)
     return declared.keys(declared.section(settings)).signing_key or None
 
 
