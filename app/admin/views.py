@@ -13,6 +13,7 @@ from typing import Any
 from flask import (
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -38,11 +39,12 @@ from app.extensions import extensions, get_settings, session_factory
 from app.people.roles import Role
 from app.providers import PROVIDERS
 from app.providers.http import origin_of
-from app.recordings import accounts, phones, queries, queue
+from app.recordings import accounts, phones, queries, queue, shares
 from app.recordings.lifecycle import STATUS_RANK
 from app.recordings.models import ArchiveAttempt, ArchiveState, AttemptOutcome, Integrity, Recording
 from app.recordings.overview import OverviewCache
 from app.storage import ArchiveStore, StorageError
+from app.web import public_origin
 
 STATE_LABELS = [
     (ArchiveState.WAITING, "waiting"),
@@ -442,7 +444,7 @@ def export_csv() -> ResponseReturnValue:
 
 @bp.get("/recordings/<row_id:recording_id>")
 @requires(Role.VIEWER)
-def detail(recording_id: int) -> ResponseReturnValue:
+def detail(recording_id: int, made_share: dict[str, Any] | None = None) -> ResponseReturnValue:
     with session_factory()() as db:
         found = queries.recording_detail(db, recording_id)
         if found is None:
@@ -450,6 +452,7 @@ def detail(recording_id: int) -> ResponseReturnValue:
         pair = (found.recording.provider, found.recording.account_sid)
         account_name = accounts.account_names(db, [pair]).get(pair)
         deliveries = outbox.for_recording(db, found.recording.recording_sid)
+        share_links = shares.links_of(db, found.recording.id)
     recording = found.recording
     object_missing = False
     store_problem = None
@@ -476,6 +479,9 @@ def detail(recording_id: int) -> ResponseReturnValue:
         next_try=next_try(recording, dt.datetime.now(dt.UTC)),
         hint=hint_for(recording.last_error, provider_title),
         deliveries=deliveries,
+        share_links=share_links,
+        made_share=made_share,
+        now=dt.datetime.now(dt.UTC),
         object_missing=object_missing,
         can_archive_again=recording.original_deleted_at is None,
         store_problem=store_problem,
@@ -489,6 +495,65 @@ def detail(recording_id: int) -> ResponseReturnValue:
             "media-src 'self'", f"media-src 'self' {media_origin}"
         )
     return response
+
+
+SHARE_LIFETIMES = {"3600", "86400", "604800"}
+
+
+@bp.post("/recordings/<row_id:recording_id>/share")
+@requires(Role.VIEWER)
+def make_share(recording_id: int) -> ResponseReturnValue:
+    """A share link, shown once on the page that made it (the signed URL is not kept)."""
+    lifetime = request.form.get("expires_in", "")
+    if lifetime not in SHARE_LIFETIMES:
+        abort(400, "expires_in must be 1 hour, 1 day or 7 days")
+    with transaction(session_factory()) as db:
+        found = queries.recording_detail(db, recording_id)
+        if found is None or not found.recording.key:
+            abort(404, "this recording has no archived file to share")
+        made = shares.make(
+            db,
+            found.recording,
+            dt.timedelta(seconds=int(lifetime)),
+            current_actor(),
+            str(current_app.secret_key),
+        )
+        audit.record(
+            db,
+            actor=current_actor(),
+            address=client_address(),
+            action=actions.SHARE_CREATE,
+            recording_sid=found.recording.recording_sid,
+            detail=f"link {made.id}, {lifetime} s",
+        )
+    url = public_origin(request, get_settings().public_url) + url_for(
+        "share.page", token=made.token
+    )
+    return detail(recording_id, {"url": url, "expires_at": made.expires_at})
+
+
+@bp.post("/recordings/<row_id:recording_id>/shares/<link_id>/revoke")
+@requires(Role.ADMIN)
+def revoke_share(recording_id: int, link_id: str) -> ResponseReturnValue:
+    with transaction(session_factory()) as db:
+        found = queries.recording_detail(db, recording_id)
+        if found is None:
+            abort(404, "no such recording")
+        done = shares.revoke(db, link_id[:32], current_actor())
+        if done:
+            audit.record(
+                db,
+                actor=current_actor(),
+                address=client_address(),
+                action=actions.SHARE_REVOKE,
+                recording_sid=found.recording.recording_sid,
+                detail=f"link {link_id[:32]}",
+            )
+    flash(
+        "Share link revoked: it stopped working at once." if done else "No live link of that id.",
+        "success" if done else "error",
+    )
+    return redirect(url_for("admin.detail", recording_id=recording_id))
 
 
 @bp.get("/recordings/<row_id:recording_id>/media")

@@ -20,6 +20,7 @@ TOKEN_REVOKE = "token.revoke"  # noqa: S105
 LEGAL_HOLD_ON = "legal_hold.on"
 LEGAL_HOLD_OFF = "legal_hold.off"
 SHARE_CREATE = "share.create"
+SHARE_REVOKE = "share.revoke"
 
 ALL = (
     LOGIN,
@@ -39,6 +40,7 @@ ALL = (
     LEGAL_HOLD_ON,
     LEGAL_HOLD_OFF,
     SHARE_CREATE,
+    SHARE_REVOKE,
 )
 
 # Who did it: ``user:<name>``, ``token:<name>``, ``share:<id>``, or ``cli``.

@@ -51,7 +51,7 @@ class LinkState(enum.StrEnum):
 @dataclass(frozen=True)
 class MadeLink:
     id: str
-    token: str
+    token: str  # the signed part of the URL
     expires_at: dt.datetime
 
 
