@@ -31,6 +31,9 @@ def under_postgres() -> None:
         subprocess.call(
             [
                 "pg_virtualenv",
+                # -t: a cluster of its own in a temporary folder, so benches and test runs
+                # side by side do not collide ("Cluster 15/regress exists").
+                "-t",
                 "bash",
                 "-c",
                 f'DATABASE_URL="{url}" BENCH_DATABASE_RESTART="{restart}" {line}',
