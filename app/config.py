@@ -291,6 +291,11 @@ class Settings:
     scrub_every_hours: float = 24.0
     scrub_max_mb_per_second: float = 20.0
 
+    # Retention of the history tables (days; None keeps everything): pruned by one
+    # worker of all, never what an unfinished recording still needs.
+    events_retention_days: int | None = None
+    attempts_retention_days: int | None = None
+
     @classmethod
     def from_env(
         cls,
@@ -427,6 +432,11 @@ def _s3_object_lock_days(e: _Reading) -> int | None:
     return e.integer("S3_OBJECT_LOCK_DAYS", 0, minimum=1)
 
 
+def _retention_days(e: _Reading, name: str) -> int | None:
+    """Unset: kept for ever; else whole days, at least one."""
+    return None if e.raw(name) is None else e.integer(name, 0, minimum=1)
+
+
 def _public_url(e: _Reading) -> str | None:
     public_url = e.text("PUBLIC_URL")
     return parse_public_url("PUBLIC_URL", public_url) if public_url else None
@@ -527,4 +537,6 @@ CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
         "scrub_max_mb_per_second",
         lambda e: e.number("SCRUB_MAX_MB_PER_SECOND", Settings.scrub_max_mb_per_second, 0.01),
     ),
+    ("events_retention_days", lambda e: _retention_days(e, "EVENTS_RETENTION_DAYS")),
+    ("attempts_retention_days", lambda e: _retention_days(e, "ATTEMPTS_RETENTION_DAYS")),
 )
