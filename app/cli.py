@@ -62,13 +62,16 @@ class Progress:
 @with_appcontext
 def worker_command() -> None:
     """Archive recordings until SIGTERM (the Procfile's ``worker``)."""
+    from app.admin.lockout import prune_forgotten
     from app.worker import run_worker
 
     ext = extensions()
     if ext.engine is None:
         raise click.ClickException("the worker needs an engine of its own, not a test's connection")
     try:
-        run_worker(ext.settings, ext.engine)
+        # The console's login failures are forgotten by the worker's retention run.
+        forgotten = ("admin_login_failures", prune_forgotten, dt.timedelta(0))
+        run_worker(ext.settings, ext.engine, more_pruning=[forgotten])
     except RetentionUnsupported as exc:
         raise click.ClickException(f"the worker refuses to start: {exc}") from None
 

@@ -310,6 +310,12 @@ class Settings:
     default_phone_region: str = "US"
     display_timezone: str = "UTC"
 
+    # Retention of the history tables (days; None keeps everything): pruned by one
+    # worker of all, never what an unfinished recording still needs.
+    events_retention_days: int | None = None
+    attempts_retention_days: int | None = None
+    deliveries_retention_days: int | None = None
+
     @classmethod
     def from_env(
         cls,
@@ -444,6 +450,11 @@ def _s3_object_lock_days(e: _Reading) -> int | None:
     if mode is None:
         raise ConfigError("S3_OBJECT_LOCK_DAYS is only used with S3_OBJECT_LOCK_MODE")
     return e.integer("S3_OBJECT_LOCK_DAYS", 0, minimum=1)
+
+
+def _retention_days(e: _Reading, name: str) -> int | None:
+    """Unset: kept for ever; else whole days, at least one."""
+    return None if e.raw(name) is None else e.integer(name, 0, minimum=1)
 
 
 def _public_url(e: _Reading) -> str | None:
@@ -620,4 +631,7 @@ CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
     ),
     ("default_phone_region", _default_phone_region),
     ("display_timezone", _display_timezone),
+    ("events_retention_days", lambda e: _retention_days(e, "EVENTS_RETENTION_DAYS")),
+    ("attempts_retention_days", lambda e: _retention_days(e, "ATTEMPTS_RETENTION_DAYS")),
+    ("deliveries_retention_days", lambda e: _retention_days(e, "DELIVERIES_RETENTION_DAYS")),
 )

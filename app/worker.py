@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -34,10 +35,12 @@ from app.db import (
     transaction,
     utcnow,
 )
+from app.deliveries.outbox import prune_ended
 from app.deliveries.send import Deliverer
 from app.providers import PROVIDERS
 from app.providers.base import ProviderApi
 from app.providers.errors import ProviderError
+from app.recordings.pruning import PruneSchedule, PruneStep, retention_steps
 from app.recordings.queue import WAKE_CHANNEL
 from app.recordings.reconcile import (
     PERIOD_LEASE,
@@ -404,12 +407,25 @@ def check_retention_at_start(store: ArchiveStore, stop: threading.Event) -> None
             delay = min(delay * 2, 15.0)
 
 
-def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None = None) -> None:
+def delivery_retention(settings: Settings) -> list[tuple[str, PruneStep, dt.timedelta]]:
+    """DELIVERIES_RETENTION_DAYS as a prune step (the outbox sits above the history
+    tables' pruning, so the worker, above both, hands it in)."""
+    days = settings.deliveries_retention_days
+    return [] if days is None else [("deliveries", prune_ended, dt.timedelta(days=days))]
+
+
+def run_worker(
+    settings: Settings,
+    engine: Engine,
+    stop: threading.Event | None = None,
+    more_pruning: Sequence[tuple[str, PruneStep, dt.timedelta]] = (),
+) -> None:
     """Archive recordings until ``stop`` is set (SIGTERM and SIGINT set it).
 
     An idle worker sleeps ``WORKER_POLL_SECONDS`` with jitter between polls, so
     many workers do not hit the database in step; a database outage backs off
-    up to 30 s and keeps going.
+    up to 30 s and keeps going. ``more_pruning``: the retention steps of layers
+    above this one (the console's login failures), run with the history tables'.
     """
     stop = stop or threading.Event()
     bound_heap_growth()
@@ -442,12 +458,19 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None 
     )
     deliverer = Deliverer(settings, archiver.sessions, archiver.worker_id, stop)
     call_details = CallDetailsWork(settings, archiver.sessions, archiver.worker_id)
+    pruning = PruneSchedule(
+        archiver.sessions,
+        [*retention_steps(settings), *delivery_retention(settings), *more_pruning],
+        archiver.worker_id,
+        stop,
+    )
     turns = [
         riding_out_database_outages(archiver.run_once, settings, stop),
         riding_out_database_outages(schedule.turn, settings, stop),
         riding_out_database_outages(scrubs.turn, settings, stop),
         riding_out_database_outages(deliverer.turn, settings, stop),
         riding_out_database_outages(call_details.turn, settings, stop),
+        riding_out_database_outages(pruning.turn, settings, stop),
     ]
     try:
         while not stop.is_set():
@@ -457,6 +480,7 @@ def run_worker(settings: Settings, engine: Engine, stop: threading.Event | None 
     finally:
         schedule.close()
         scrubs.close()
+        pruning.close()
         idle.close()
         engine.dispose()
         log.info("worker %s stopped", archiver.worker_id)

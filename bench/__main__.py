@@ -52,7 +52,7 @@ def main() -> None:
             result = module.run(
                 database_url,
                 getattr(args, "recordings", 1000),
-                [int(n) for n in getattr(args, "workers", "1,2,4").split(",")],
+                [int(n) for n in getattr(args, "workers", "1,2,4").split(",") if n],
                 getattr(args, "big_mb", 300),
             )
         elif name == "backfill":

@@ -18,6 +18,7 @@ copy.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import statistics
@@ -188,7 +189,7 @@ def run(
                 sid = recording_sid(90_000_000 + n)
                 fake.add_recording(sid, mono=Body(size, n))
                 lines.append(f"{fake.recording_url(sid)}.mp3 ref/{sid}.mp3")
-            seconds = reference(seaweed, "reference", lines)
+            seconds = reference(seaweed, "reference", lines) if lines else math.nan
             result["mixed"]["reference"] = {
                 "seconds": seconds,
                 "recordings_per_s": len(plan) / seconds,
@@ -249,7 +250,7 @@ def table(result: dict[str, Any]) -> str:
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for count, row in mixed.items():
-        if count == "reference":
+        if count == "reference" or not result["recordings"]:
             continue
         rows.append(
             f"| {count} | {row['recordings_per_s']:.1f} | {row['mb_per_s']:.1f} | "

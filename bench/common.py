@@ -18,13 +18,13 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
 
-def under_postgres() -> None:
+def under_postgres(module: str = "bench") -> None:
     """Re-run this command under a throwaway PostgreSQL unless DATABASE_URL is set."""
     if os.environ.get("DATABASE_URL"):
         return
     if not shutil.which("pg_virtualenv"):
         sys.exit("bench: needs pg_virtualenv (Debian's postgresql) or DATABASE_URL")
-    line = shlex.join([sys.executable, "-m", "bench", *sys.argv[1:]])
+    line = shlex.join([sys.executable, "-m", module, *sys.argv[1:]])
     url = "postgresql://$PGUSER:$PGPASSWORD@$PGHOST:$PGPORT/$PGDATABASE"
     restart = "pg_ctlcluster $PGVERSION regress restart -m fast"
     sys.exit(

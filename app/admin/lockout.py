@@ -36,6 +36,10 @@ FREE_FAILURES = 3  # failures allowed from one address before any lock-out
 LONGEST_LOCK = dt.timedelta(minutes=15)
 USER_FREE_FAILURES = 10
 USER_LONGEST_LOCK = dt.timedelta(minutes=5)
+# A key's failures are forgotten this long after its last one, once its lock is
+# over: long past LONGEST_LOCK, so a slow guesser is still counted up to the
+# longest lock, and the table holds a day of failures, not every one ever made.
+FORGET_AFTER = dt.timedelta(days=1)
 
 
 def lock_for(
@@ -131,3 +135,22 @@ def locked_for(session: Session, keys: list[str], now: dt.datetime) -> float:
 def clear(session: Session, address: str | None, username: str) -> None:
     keys = keys_for(address, username)
     session.execute(delete(AdminLoginFailure).where(AdminLoginFailure.key.in_(keys)))
+
+
+def prune_forgotten(session: Session, now: dt.datetime, limit: int) -> int:
+    """Delete up to ``limit`` keys whose lock is over and whose last failure is
+    ``FORGET_AFTER`` old: a pruning step for the worker's retention run."""
+    keys = list(
+        session.execute(
+            select(AdminLoginFailure.key)
+            .where(
+                AdminLoginFailure.last_failed_at < now - FORGET_AFTER,
+                (AdminLoginFailure.locked_until.is_(None)) | (AdminLoginFailure.locked_until < now),
+            )
+            .order_by(AdminLoginFailure.key)
+            .limit(limit)
+        ).scalars()
+    )
+    if keys:
+        session.execute(delete(AdminLoginFailure).where(AdminLoginFailure.key.in_(keys)))
+    return len(keys)

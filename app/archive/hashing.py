@@ -107,12 +107,14 @@ class HashingReader:
         heartbeat: Callable[[], None],
         heartbeat_every: float,
         check: UploadCheck | None = None,
+        hashing: bool = True,
     ) -> None:
         self._media = media
         self.expected = media.content_length
         self.size = 0
         self.check = check
-        self._digests = _Digests(check)
+        # ``hashing=False``: only count, pace and stop (re-reading bytes already hashed).
+        self._digests = _Digests(check) if hashing else None
         self._stop = stop
         self._heartbeat = heartbeat
         self._heartbeat_every = heartbeat_every
@@ -123,6 +125,7 @@ class HashingReader:
     @property
     def sha256(self) -> str:
         assert self.done, "the digest is only known once the whole body was read"
+        assert self._digests is not None, "a reader made with hashing=False has no digest"
         return self._digests.sha256.hexdigest()
 
     def read(self, size: int = -1) -> bytes:
@@ -138,16 +141,19 @@ class HashingReader:
             self._finish()
             return b""
         self.size += len(data)
-        self._digests.feed(data)
+        if self._digests is not None:
+            self._digests.feed(data)
         return data
 
     def close(self) -> None:
-        self._digests.close()
+        if self._digests is not None:
+            self._digests.close()
 
     def _finish(self) -> None:
         if self.done:
             return
-        self._digests.finish()
+        if self._digests is not None:
+            self._digests.finish()
         self.done = True
         self.finished_at = time.monotonic()
         if self.expected is not None and self.size != self.expected:

@@ -9,9 +9,13 @@ The recording is written to the store once: one object version, its
 metadata (our SHA-256 included) and its Object Lock retention all in the
 upload itself. S3 fixes metadata when an upload starts, and the SHA-256 is
 only known after the last byte, so the download is first spooled to an
-unlinked temporary file (hashed on the way), then uploaded from it; the
-upload hashes the bytes again and they must agree. The worker needs free
-space in its temporary folder (``TMPDIR``) for the recording in hand.
+unlinked temporary file, then uploaded from it. Both digests (our SHA-256
+and the store's upload check, the per-part MD5s S3 builds its ETag from) are
+computed once, on the way into the spool; the upload only reads the file
+back. The store's ETag, checked against the downloaded bytes' part MD5s,
+then covers the spool too (a byte changed on disk fails the confirmation).
+The worker needs free space in its temporary folder (``TMPDIR``) for the
+recording in hand.
 """
 
 from __future__ import annotations
@@ -309,9 +313,9 @@ class Archiver:
             reader, retain_until = self._upload(claim, spooled, key, sha256)
         if not reader.done:
             raise RetryableError("the store stopped reading before the end of the recording")
-        if reader.sha256 != sha256:
+        if reader.size != downloaded.size:
             raise RetryableError("the spooled copy changed on disk before the upload")
-        self.store.confirm(key, reader.size, sha256, reader.check)
+        self.store.confirm(key, reader.size, sha256, downloaded.check)
         attempt.download_seconds = finished_at - started
         attempt.upload_seconds = time.monotonic() - finished_at
         attempt.archived_bytes = reader.size
@@ -331,7 +335,11 @@ class Archiver:
         attempt.claim = dataclasses.replace(claim, key=key, size_bytes=reader.size, sha256=sha256)
 
     def _reader(
-        self, claim: queue.Claim, media: MediaStream, check: UploadCheck | None
+        self,
+        claim: queue.Claim,
+        media: MediaStream,
+        check: UploadCheck | None,
+        hashing: bool = True,
     ) -> HashingReader:
         return HashingReader(
             media,
@@ -339,11 +347,13 @@ class Archiver:
             heartbeat=self._heartbeat(claim),
             heartbeat_every=self.settings.archive_lease_seconds / 3,
             check=check,
+            hashing=hashing,
         )
 
     def _download(self, claim: queue.Claim, media: MediaStream, spool: BinaryIO) -> HashingReader:
-        """Spool the whole download into ``spool``, hashing it and renewing the lease."""
-        reader = self._reader(claim, media, None)
+        """Spool the whole download into ``spool``, hashing it (our SHA-256 and the
+        store's upload check) and renewing the lease."""
+        reader = self._reader(claim, media, self.store.new_upload_check())
         try:
             while data := reader.read(SPOOL_CHUNK):
                 try:
@@ -360,9 +370,9 @@ class Archiver:
         self, claim: queue.Claim, media: MediaStream, key: str, sha256: str
     ) -> tuple[HashingReader, dt.datetime | None]:
         """Upload the spooled ``media`` to ``key`` with its metadata and retention,
-        hashing it again and renewing the lease as it goes; the reader, and the end
-        of the retention the object was written with."""
-        reader = self._reader(claim, media, self.store.new_upload_check())
+        renewing the lease as it goes (no hashing: the download did it); the reader,
+        and the end of the retention the object was written with."""
+        reader = self._reader(claim, media, None, hashing=False)
         try:
             retain_until = self.store.put_stream(
                 key,

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Connection,
     Table,
     bindparam,
+    delete,
     exists,
     func,
     insert,
@@ -443,3 +444,26 @@ def retrying_by_kind(session: Session) -> dict[str, int]:
         .group_by(Delivery.kind)
     )
     return {kind.value if isinstance(kind, DeliveryKind) else str(kind): int(n) for kind, n in rows}
+
+
+def prune_ended(session: Session, before: dt.datetime, limit: int = 5000) -> int:
+    """Delete up to ``limit`` deliveries that ended (delivered or failed) before
+    ``before`` (DELIVERIES_RETENTION_DAYS); a pending one is never touched."""
+    ids = list(
+        session.execute(
+            select(Delivery.id)
+            .where(
+                Delivery.status.in_([DeliveryStatus.DELIVERED, DeliveryStatus.FAILED]),
+                Delivery.finished_at < before,
+            )
+            .order_by(Delivery.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if ids:
+        session.execute(
+            delete(Delivery)
+            .where(Delivery.id.in_(ids))
+            .execution_options(synchronize_session=False)
+        )
+    return len(ids)
