@@ -45,7 +45,6 @@ from tests.procfile import (
     Process,
     free_port,
     process_env,
-    run_release,
     web_process,
 )
 
@@ -90,14 +89,6 @@ class Workers:
         for process in self.started:
             if process.popen.poll() is None:
                 process.stop()
-
-
-@pytest.fixture(scope="module")
-def released(engine, database_url) -> None:
-    """The Procfile's ``release`` once per module: it only migrates, and the schema does
-    not change between tests (each one's rows are deleted after it)."""
-    result = run_release(process_env({"DATABASE_URL": database_url, "SECRET_KEY": "release"}))
-    assert result.returncode == 0, result.stderr
 
 
 @pytest.fixture
