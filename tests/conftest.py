@@ -4,6 +4,11 @@ The database under test is ``TEST_DATABASE_URL`` (the test command starts a
 throwaway PostgreSQL and sets it); without it, a SQLite file in a temporary
 folder. Each test runs inside a transaction that is rolled back, except the
 ``live_*`` tests, which commit for real across processes and clean up after.
+
+Under pytest-xdist each worker has a database of its own (SQLite: its own temporary
+folder; PostgreSQL: ``<database>_<worker>``, made here). With ``TEST_DATABASE_URL`` set,
+only the tests that reach a database run: the rest ran in the SQLite pass already
+(``--run-database-free`` runs them too).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import pytest
 from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.config import normalise_database_url
@@ -36,13 +42,90 @@ from tests.helpers import (
     base_settings,
 )
 
+# Every fixture that reaches a database (engine, connection, app, client, live_engine, the
+# processes' environments...) depends on this one: a test whose fixture closure lacks it
+# touches no database, and runs the same on SQLite and PostgreSQL.
+DATABASE_FIXTURE = "database_url"
+DATABASE_FREE_KEY = "database_free_deselected"
+_database_free = pytest.StashKey[int]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-database-free",
+        action="store_true",
+        help="with TEST_DATABASE_URL, also run the tests that touch no database "
+        "(scripts/test runs them once, in the SQLite pass)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("TEST_DATABASE_URL") or config.getoption("--run-database-free"):
+        return
+    kept, free = [], []
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        (kept if DATABASE_FIXTURE in fixtures else free).append(item)
+    if free:
+        config.hook.pytest_deselected(items=free)
+        items[:] = kept
+    config.stash[_database_free] = len(free)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)  # an xdist worker
+    if workeroutput is not None:
+        workeroutput[DATABASE_FREE_KEY] = session.config.stash.get(_database_free, 0)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist: each worker collects and deselects on its own; they all count the same."""
+    count = getattr(node, "workeroutput", {}).get(DATABASE_FREE_KEY)
+    if count is not None:
+        node.config.stash[_database_free] = count
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    count = config.stash.get(_database_free, 0)
+    if count:
+        terminalreporter.write_line(
+            f"{count} database-free tests deselected: with TEST_DATABASE_URL only the tests "
+            f"that use the {DATABASE_FIXTURE} fixture run (the rest ran on SQLite; "
+            "--run-database-free runs them here too)"
+        )
+
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     given = os.environ.get("TEST_DATABASE_URL")
-    if given:
-        return normalise_database_url(given)
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    if not given:
+        # Under xdist, tmp_path_factory is per worker already: one SQLite file each.
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        return
+    url = normalise_database_url(given)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not url.startswith("postgresql"):
+        yield url
+        return
+    yield from worker_database(url, worker)
+
+
+def worker_database(url: str, worker: str) -> Iterator[str]:
+    """A database of this xdist worker's own next to the given one, dropped after, so
+    that workers' live commits and migrations never meet."""
+    given = make_url(url)
+    name = f"{given.database}_{worker}"
+    admin = create_engine(given, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield given.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,13 @@ def restart_command(database_url: str) -> list[str]:
     restart = os.environ.get("TEST_DATABASE_RESTART")
     if not database_url.startswith("postgresql") or not restart:
         pytest.skip("needs PostgreSQL and TEST_DATABASE_RESTART (scripts/test sets both)")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Every xdist worker's database is on this one server: a restart would break the
+        # other workers' tests at random, so such a test must run alone.
+        pytest.fail(
+            "this test restarts the shared PostgreSQL under other xdist workers: mark it "
+            "@pytest.mark.restarts_database (scripts/test runs those alone, after the rest)"
+        )
     return shlex.split(restart)
 
 

@@ -135,6 +135,7 @@ def warm_up(web: Web) -> None:
 
 
 @pytest.mark.postgres_only
+@pytest.mark.restarts_database
 def test_after_a_restart_while_idle_every_signed_callback_is_204_once_ready(
     web: Web, engine: Engine, database_url: str
 ) -> None:
@@ -149,6 +150,7 @@ def test_after_a_restart_while_idle_every_signed_callback_is_204_once_ready(
 
 
 @pytest.mark.postgres_only
+@pytest.mark.restarts_database
 def test_signed_callbacks_sent_through_a_restart_get_no_5xx_once_ready_again(
     web: Web, engine: Engine, database_url: str
 ) -> None:
@@ -182,6 +184,7 @@ def test_signed_callbacks_sent_through_a_restart_get_no_5xx_once_ready_again(
 
 
 @pytest.mark.postgres_only
+@pytest.mark.restarts_database
 def test_a_logged_in_console_page_right_after_a_restart_is_200(
     restartable, database_url: str, engine: Engine, live_engine: Engine, tmp_path
 ) -> None:

@@ -6,7 +6,6 @@ import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from threading import Barrier
 from urllib.parse import urlencode
 
@@ -36,8 +35,13 @@ PUBLIC_HOST = "archiver.example.com"
 PUBLIC_URL = f"https://{PUBLIC_HOST}{WEBHOOK_PATH}"
 
 
-@pytest.fixture
-def web(live_engine: Engine, database_url: str, tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def served_web(
+    engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One ``web`` for the module: its tests only send requests (none stops or restarts
+    it), and each test's rows are deleted after it (``live_engine``)."""
+    tmp_path = tmp_path_factory.mktemp("procfile-web")
     env = process_env(
         {
             "DATABASE_URL": database_url,
@@ -50,6 +54,11 @@ def web(live_engine: Engine, database_url: str, tmp_path: Path) -> Iterator[str]
     with web_process(env, tmp_path / "web.log", release=True) as served:
         yield served.base_url
     assert AUTH_TOKEN not in served.process.log(), "the auth token reached the logs"
+
+
+@pytest.fixture
+def web(served_web: str, live_engine: Engine) -> str:
+    return served_web
 
 
 def post_as_heroku(base_url: str, params: dict[str, str], signature: str) -> requests.Response:

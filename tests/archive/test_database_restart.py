@@ -20,6 +20,7 @@ from tests.helpers import recording_sid
 
 
 @pytest.mark.postgres_only
+@pytest.mark.restarts_database
 def test_a_worker_claims_and_archives_right_after_a_restart_without_a_try_or_a_wait(
     archive_settings,
     database_url,

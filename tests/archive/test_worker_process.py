@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import shlex
 import signal
 import subprocess
 import threading
@@ -24,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from app.recordings.models import ArchiveState, Recording
 from app.work.models import WorkItem
 from tests.archive.helpers import queue_recording, read_object, recording, wait_for
+from tests.database_restart import restart_command
 from tests.fakes.compat_api import Body
 from tests.helpers import (
     ACCOUNT_SID,
@@ -46,7 +45,6 @@ from tests.procfile import (
     Process,
     free_port,
     process_env,
-    run_release,
     web_process,
 )
 
@@ -94,8 +92,7 @@ class Workers:
 
 
 @pytest.fixture
-def workers(worker_env, tmp_path, live_engine) -> Iterator[Workers]:
-    assert run_release(worker_env).returncode == 0
+def workers(released, worker_env, tmp_path, live_engine) -> Iterator[Workers]:
     pool = Workers(worker_env, tmp_path)
     yield pool
     pool.stop_all()
@@ -214,12 +211,11 @@ def test_every_one_of_many_recordings_is_archived_once_by_four_workers(
     assert listed["KeyCount"] == count or listed.get("IsTruncated")
 
 
+@pytest.mark.restarts_database
 def test_the_database_restarting_under_running_workers_loses_nothing(
-    workers, fake_twilio, s3, bucket, sessions, is_postgres
+    database_url, workers, fake_twilio, s3, bucket, sessions
 ):
-    restart = os.environ.get("TEST_DATABASE_RESTART")
-    if not is_postgres or not restart:
-        pytest.skip("needs TEST_DATABASE_RESTART (set by scripts/test under pg_virtualenv)")
+    restart = restart_command(database_url)  # skips without PostgreSQL and a way to restart it
     bodies = {}
     for n in range(40):
         sid = recording_sid(5000 + n)
@@ -229,7 +225,7 @@ def test_the_database_restarting_under_running_workers_loses_nothing(
     for _ in range(2):
         workers.start()
     wait_for(lambda: sum(len(fake_twilio.deletes(s)) for s in bodies) >= 5, 60, "first archives")
-    subprocess.run(shlex.split(restart), check=True, timeout=60)
+    subprocess.run(restart, check=True, timeout=60)
     sessions.kw["bind"].dispose()
     wait_for(lambda: _done_count(sessions) == len(bodies), 120, "archives after the restart")
     assert_each_archived_once(fake_twilio, s3, bucket, sessions, bodies)

@@ -245,7 +245,9 @@ def test_seaweed_keeps_objects_across_a_restart_and_a_kill(seaweed: SeaweedS3) -
     assert head["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'  # noqa: S324
 
     endpoint = seaweed.endpoint_url
-    seaweed.restart()
+    # SIGTERM, then SIGKILL: weed never exits on SIGTERM within 15 s (tests/fakes/seaweed.py),
+    # so the default 10 s wait always elapses; 2 s still lets it start its graceful stop.
+    seaweed.restart(stop_timeout=2)
     assert seaweed.endpoint_url == endpoint
     s3 = seaweed.client()
     assert s3.get_object(Bucket="smoke", Key="a/b.mp3")["Body"].read() == data
