@@ -16,9 +16,9 @@ from app.admin import models as admin_models  # noqa: F401  (registers the table
 from app.audit import models as audit_models  # noqa: F401  (registers the tables)
 from app.config import database_url_from_env
 from app.db import MIGRATION_LOCK_ID, Base, is_postgresql, make_engine
-from app.people import tokens as token_models  # noqa: F401  (registers the tables)
 from app.deliveries import models as delivery_models  # noqa: F401  (registers the tables)
 from app.people import models as people_models  # noqa: F401  (registers the tables)
+from app.people import tokens as token_models  # noqa: F401  (registers the tables)
 from app.recordings import models  # noqa: F401  (registers the tables on the metadata)
 from app.recordings import shares as share_models  # noqa: F401  (registers the tables)
 from app.work import models as work_models  # noqa: F401  (registers the tables)
