@@ -139,7 +139,7 @@ def run(
                 seaweed.create_bucket(bucket)
                 with engine.begin() as connection:
                     connection.execute(
-                        text("TRUNCATE recordings, recording_events, archive_attempts")
+                        text("TRUNCATE recordings, recording_events, archive_attempts CASCADE")
                     )
                 workers = [
                     Process("worker", {**env, "S3_BUCKET": bucket}, work / f"w{count}-{n}.log")
@@ -203,7 +203,7 @@ def run(
             for attempt in range(3):
                 with engine.begin() as connection:
                     connection.execute(
-                        text("TRUNCATE recordings, recording_events, archive_attempts")
+                        text("TRUNCATE recordings, recording_events, archive_attempts CASCADE")
                     )
                 sid = recording_sid(95_000_000 + attempt)
                 fake.add_recording(sid, mono=big)

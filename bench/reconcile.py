@@ -32,7 +32,7 @@ def run(database_url: str, recordings: int, page_delay: float) -> dict[str, Any]
     command.upgrade(alembic_config(database_url), "head")
     engine = make_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE recordings, recording_events, archive_attempts"))
+        connection.execute(text("TRUNCATE recordings, recording_events, archive_attempts CASCADE"))
     sessions = make_session_factory(engine)
     day = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     runs = []

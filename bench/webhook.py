@@ -168,7 +168,9 @@ def run(database_url: str, seconds: int, levels: list[int]) -> dict[str, Any]:
                     lua_script(script, port, threads, signed)
                 with engine.begin() as connection:
                     connection.execute(
-                        text("TRUNCATE recordings, recording_events, archive_attempts, deliveries")
+                        text(
+                            "TRUNCATE recordings, recording_events, archive_attempts, deliveries CASCADE"
+                        )
                     )
                     connection.execute(text("DROP TABLE IF EXISTS bench_reference"))
                     connection.execute(
