@@ -41,6 +41,7 @@ from tests.helpers import (
     alembic_config,
     base_settings,
 )
+from tests.procfile import process_env, run_release
 
 # Every fixture that reaches a database (engine, connection, app, client, live_engine, the
 # processes' environments...) depends on this one: a test whose fixture closure lacks it
@@ -239,3 +240,12 @@ def fake_signalwire() -> Iterator[FakeCompatApi]:
 def fake_telnyx() -> Iterator[FakeTelnyx]:
     with FakeTelnyx(TELNYX_ACCOUNT, TELNYX_API_KEY) as api:
         yield api
+
+
+@pytest.fixture(scope="module")
+def released(engine: Engine, database_url: str) -> None:
+    """The Procfile's ``release`` once per module, for the tests that start its processes:
+    it only migrates, and the schema does not change between tests (each one's rows are
+    deleted after it, by ``live_engine``)."""
+    result = run_release(process_env({"DATABASE_URL": database_url, "SECRET_KEY": "release"}))
+    assert result.returncode == 0, result.stderr

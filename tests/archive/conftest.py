@@ -17,7 +17,6 @@ from tests.fakes.seaweed import SeaweedS3
 from tests.helpers import (
     base_settings,
 )
-from tests.procfile import process_env, run_release
 
 
 @pytest.fixture
@@ -59,12 +58,3 @@ def sessions(live_engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def archiver(archive_settings: Settings, sessions: sessionmaker[Session]) -> Archiver:
     return Archiver(archive_settings, sessions, make_store(archive_settings), "test-worker")
-
-
-@pytest.fixture(scope="module")
-def released(engine: Engine, database_url: str) -> None:
-    """The Procfile's ``release`` once per module, for the tests that start its processes:
-    it only migrates, and the schema does not change between tests (each one's rows are
-    deleted after it, by ``live_engine``)."""
-    result = run_release(process_env({"DATABASE_URL": database_url, "SECRET_KEY": "release"}))
-    assert result.returncode == 0, result.stderr
