@@ -81,12 +81,20 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Downgrade schema."""
+    # The CHECK on ``integrity`` by whatever name the database gave it: SQLAlchemy
+    # before 2.1 reflects it from SQLite as "integrity", not the convention's name.
+    checks = [
+        check["name"]
+        for check in sa.inspect(op.get_bind()).get_check_constraints("recordings")
+        if check.get("name") and "integrity" in (check.get("sqltext") or "")
+    ]
     with op.batch_alter_table("recordings", schema=None) as batch_op:
         batch_op.drop_index("ix_recordings_integrity_problems")
         batch_op.drop_index("ix_recordings_legal_hold")
         batch_op.drop_index("ix_recordings_scrub_order")
         batch_op.drop_column("integrity_checked_at")
-        batch_op.drop_constraint(op.f("ck_recordings_integrity"), type_="check")
+        for name in checks:
+            batch_op.drop_constraint(op.f(name), type_="check")
         batch_op.drop_column("integrity")
         batch_op.drop_column("legal_hold_changed_at")
         batch_op.drop_column("legal_hold")
