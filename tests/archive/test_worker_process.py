@@ -498,7 +498,8 @@ def test_metrics_are_exact_across_two_web_workers_and_every_log_line_is_clean_js
         try:
             parsed.append(json.loads(line))
         except ValueError:
-            pytest.fail(f"not JSON: {line!r}")
+            # The whole rest of the log: a traceback is many lines, and its first says nothing.
+            pytest.fail(f"not JSON: {line!r}\n" + output[output.index(line) :][:4000])
     archived = [p for p in parsed if "archived twilio" in p.get("message", "")]
     assert archived and archived[0]["request_id"] == request_id
     for secret in (AUTH_TOKEN, "metrics-secret-token", secret_signature, *signatures):
