@@ -376,3 +376,40 @@ def test_the_phone_filter_finds_either_side_written_any_common_way(
         assert answer.status_code == 200, (written, answer.json)
         assert [row["sid"] for row in answer.json["recordings"]] == [caller.recording_sid], written
         assert answer.json["recordings"][0]["from"] == "+14155550100"
+
+
+def test_the_apis_media_retry_and_share_are_audited_as_the_token(
+    client: FlaskClient,
+    connection: Connection,
+    archive_dir: Path,
+    bearer: dict[str, dict[str, str]],
+) -> None:
+    recording = archived(connection, archive_dir, archive_state=ArchiveState.FAILED)
+    sid = recording.recording_sid
+    assert (
+        client.get(f"/api/v1/recordings/{sid}/media", headers=bearer["viewer"]).status_code == 200
+    )
+    assert (
+        client.get(f"/api/v1/recordings/{sid}/media?download=1", headers=bearer["viewer"])
+    ).status_code == 200
+    assert (
+        client.post(f"/api/v1/recordings/{sid}/retry", headers=bearer["viewer"]).status_code == 403
+    )
+    assert (
+        client.post(f"/api/v1/recordings/{sid}/retry", headers=bearer["operator"]).status_code
+        == 202
+    )
+    made = client.post(
+        f"/api/v1/recordings/{sid}/share", json={"expires_in": 60}, headers=bearer["viewer"]
+    )
+    assert made.status_code == 201
+    rows = connection.execute(
+        text("SELECT actor, action, recording_sid FROM audit_entries ORDER BY id")
+    ).all()
+    assert [(r.actor, r.action) for r in rows] == [
+        ("token:viewer-token", "recording.listen"),
+        ("token:viewer-token", "recording.download"),
+        ("token:operator-token", "recording.retry"),
+        ("token:viewer-token", "share.create"),
+    ]
+    assert {r.recording_sid for r in rows} == {sid}

@@ -62,6 +62,37 @@ def test_each_role_may_do_exactly_its_row(client, add_user, archived, role, meth
         assert f"needs the {lowest} role".encode() in response.data
 
 
+# This round's actions on a recording, each with what an allowed role gets when the
+# request itself decides (a legal hold on the local folder is a 409, saying why).
+MORE_ROUTES = [
+    ("POST", "/admin/recordings/{id}/share", "viewer", {"expires_in": "3600"}, (200,)),
+    ("POST", "/admin/recordings/{id}/legal-hold", "operator", {"hold": "on"}, (409,)),
+    ("POST", "/admin/recordings/{id}/deliveries/1/redeliver", "operator", {}, (302,)),
+    ("POST", "/admin/recordings/{id}/shares/nosuchlink/revoke", "admin", {}, (302,)),
+    ("GET", "/admin/tokens", "admin", {}, (200,)),
+    ("POST", "/admin/tokens", "admin", {"name": "crm", "role": "viewer"}, (200,)),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("method", "path", "lowest", "form", "answers"), MORE_ROUTES)
+def test_each_role_may_do_exactly_its_row_of_this_rounds_actions(
+    client, connection, add_user, archived, role, method, path, lowest, form, answers
+):
+    password = add_user(f"{role}1", role)
+    assert log_in(client, f"{role}1", password).status_code == 302
+    token = csrf_token(client, "/admin/")
+    before = len(entries(connection))
+    url = path.format(id=archived.id)
+    response = client.open(url, method=method, data={"csrf_token": token, **form}, headers=HTML)
+    if ROLES.index(role) >= ROLES.index(lowest):
+        assert response.status_code in answers, response.data[:300]
+    else:
+        assert response.status_code == 403
+        assert f"needs the {lowest} role".encode() in response.data
+        assert len(entries(connection)) == before, "a refused action writes no audit entry"
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_pages_offer_only_what_the_role_may_use(client, add_user, archived, role):
     password = add_user("someone", role)
