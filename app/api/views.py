@@ -58,7 +58,7 @@ def list_recordings() -> ResponseReturnValue:
 @bp.get("/recordings/<sid>")
 def one_recording(sid: str) -> ResponseReturnValue:
     with session_factory()() as db:
-        recording = queries.by_sid(db, sid)
+        recording = queries.recording_by_sid(db, sid)
     if recording is None:
         return _unknown(sid)
     return recording_json(recording)
@@ -68,7 +68,7 @@ def one_recording(sid: str) -> ResponseReturnValue:
 def media(sid: str) -> ResponseReturnValue:
     download = request.args.get("download") == "1"
     with transaction(session_factory()) as db:
-        recording = queries.by_sid(db, sid)
+        recording = queries.recording_by_sid(db, sid)
         if recording is None:
             return _unknown(sid)
         if recording.key:
@@ -87,7 +87,7 @@ def media(sid: str) -> ResponseReturnValue:
 @requires("operator")
 def retry(sid: str) -> ResponseReturnValue:
     with transaction(session_factory()) as db:
-        recording = queries.by_sid(db, sid)
+        recording = queries.recording_by_sid(db, sid)
         if recording is None:
             return _unknown(sid)
         if not queue.requeue_one(db, recording.id):
@@ -96,7 +96,7 @@ def retry(sid: str) -> ResponseReturnValue:
         audit(db, actor=holder().actor, action="recording.retry", recording_sid=sid, detail="api")
     extensions().admin_overview.invalidate()
     with session_factory()() as db:
-        again = queries.by_sid(db, sid)
+        again = queries.recording_by_sid(db, sid)
     assert again is not None
     return recording_json(again), 202
 
@@ -147,7 +147,7 @@ def share(sid: str) -> ResponseReturnValue:
         return error(400, f"expires_in must be a whole number of seconds from 1 to {longest}")
     secret_key = str(current_app.secret_key)
     with transaction(session_factory()) as db:
-        recording = queries.by_sid(db, sid)
+        recording = queries.recording_by_sid(db, sid)
         if recording is None:
             return _unknown(sid)
         made = shares.make(db, recording, dt.timedelta(seconds=seconds), holder().actor, secret_key)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.db import utcnow
 from app.recordings import stats
 from app.recordings.models import INTEGRITY_PROBLEMS, Integrity, Recording
+from app.recordings.queries import SID_TEXT
 
 SCRUBBED_BYTES = "scrubbed_bytes_total"
 SCRUBBED_OBJECTS = "scrubbed_objects_total"
@@ -95,7 +96,10 @@ def is_problem(integrity: Integrity) -> bool:
 
 
 def find_by_sid(session: Session, recording_sid: str) -> list[Recording]:
-    """Every recording with this SID (one per provider at most; in practice one)."""
+    """Every recording with this SID (one per provider at most; in practice one); none
+    for text that is no SID (a NUL byte would be PostgreSQL's error, not an answer)."""
+    if not SID_TEXT.fullmatch(recording_sid):
+        return []
     return list(
         session.execute(
             select(Recording).where(Recording.recording_sid == recording_sid).with_for_update()

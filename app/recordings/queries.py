@@ -291,18 +291,6 @@ def count_failed(session: Session, where: RecordingFilter) -> int:
     return int(session.execute(select(func.count()).where(and_(*conditions))).scalar_one())
 
 
-def by_sid(session: Session, recording_sid: str) -> Recording | None:
-    """The recording with this SID (SIDs do not repeat across providers in practice; the
-    oldest row wins if they ever do)."""
-    return (
-        session.execute(
-            select(Recording).where(Recording.recording_sid == recording_sid).order_by(Recording.id)
-        )
-        .scalars()
-        .first()
-    )
-
-
 @dataclass(frozen=True)
 class Detail:
     recording: Recording
@@ -341,7 +329,10 @@ def recording_detail(session: Session, recording_id: int) -> Detail | None:
 
 def recording_by_sid(session: Session, recording_sid: str) -> Recording | None:
     """The recording with this SID, at whichever provider (SIDs do not collide
-    across providers: each has its own format)."""
+    across providers: each has its own format); None for text no provider issues as a
+    SID (PostgreSQL refuses a NUL byte in a query with an error, not an empty answer)."""
+    if not SID_TEXT.fullmatch(recording_sid):
+        return None
     return (
         session.execute(
             select(Recording)

@@ -413,3 +413,20 @@ def test_the_apis_media_retry_and_share_are_audited_as_the_token(
         ("token:viewer-token", "share.create"),
     ]
     assert {r.recording_sid for r in rows} == {sid}
+
+
+def test_a_sid_no_provider_issues_is_a_404_on_every_database_not_a_500(
+    client: FlaskClient, bearer: dict[str, dict[str, str]]
+) -> None:
+    # PostgreSQL refuses NUL bytes in a query outright; SQLite would just find nothing.
+    for sid in ("RE%00abc", "RE" + "a" * 300, "RE%C3%A9"):
+        for method, path, body in (
+            ("GET", f"/api/v1/recordings/{sid}", None),
+            ("GET", f"/api/v1/recordings/{sid}/media", None),
+            ("POST", f"/api/v1/recordings/{sid}/retry", None),
+            ("POST", f"/api/v1/recordings/{sid}/legal-hold", {"on": True}),
+            ("POST", f"/api/v1/recordings/{sid}/share", {"expires_in": 60}),
+        ):
+            answer = client.open(path, method=method, json=body, headers=bearer["operator"])
+            assert answer.status_code == 404, (path, answer.status_code)
+            assert answer.json["error"]
