@@ -18,6 +18,8 @@ import shutil
 import sys
 import tempfile
 
+from gunicorn import glogging
+
 # Heroku sets WEB_CONCURRENCY from the dyno size; two workers suit a small box.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gevent"
@@ -146,6 +148,35 @@ else:
 # the same one its own log lines carry.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms "%({x-request-id}o)s"'
 
+
+class AccessAtomsLogger(glogging.Logger):
+    """Gunicorn's logger, but the access line computes only the atoms our format
+    prints. Gunicorn builds every atom for every request (all request and response
+    headers, the whole WSGI environ, a strftime) and then uses six: about 3% of a
+    callback's CPU in py-spy under wrk. A format set elsewhere (``--access-logformat``)
+    gets gunicorn's full set, as before.
+    """
+
+    def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+        if self.cfg.access_log_format != access_log_format:
+            return super().atoms(resp, req, environ, request_time)
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        sent = getattr(resp, "sent", None)
+        request_id = next((v for k, v in resp.headers if k.lower() == "x-request-id"), "-")
+        return {
+            "h": environ.get("REMOTE_ADDR", "-"),
+            "m": environ.get("REQUEST_METHOD"),
+            "U": environ.get("PATH_INFO"),
+            "s": status,
+            "b": str(sent) if sent is not None else "-",
+            "M": request_time.seconds * 1000 + request_time.microseconds // 1000,
+            "{x-request-id}o": request_id,
+        }
+
+
+logger_class = AccessAtomsLogger
 
 # How long a client may take to send its headers, or any read of its body.
 CLIENT_READ_SECONDS = 10.0

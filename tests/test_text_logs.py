@@ -95,3 +95,21 @@ def test_gunicorns_access_line_for_a_path_with_encoded_line_breaks_stays_one_lin
     assert log.count("forged") == 3, log
     assert not re.search(r"^2026-01-01", log, re.M), log
     assert "\\n2026-01-01" in log  # escaped where it was, on the access line
+
+
+def test_gunicorns_access_line_has_the_method_path_status_size_time_and_request_id(text_web):
+    """The access line is built from the atoms its format prints, and no others
+    (deploy/gunicorn.conf.py): each of them still arrives, quoted as gunicorn quotes."""
+    port, process = text_web
+    answer = raw_get(port, '/healthz?token=secret"value')
+    request_id = re.search(rb"(?im)^x-request-id: (\w+)", answer)
+    assert request_id is not None, answer
+    line_pattern = re.compile(
+        rf'^127\.0\.0\.1 "GET /healthz" 200 \d+ \d+ms "{request_id[1].decode()}"$', re.M
+    )
+    deadline = time.monotonic() + 10
+    while not line_pattern.search(process.log()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the access line is written after the answer: poll for it
+    log = process.log()
+    assert line_pattern.search(log), log
+    assert "secret" not in log  # no query strings
