@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -224,9 +225,23 @@ def on_starting(server):  # type: ignore[no-untyped-def]
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
-    from prometheus_client import multiprocess
+    """Forget the dead worker's live gauges, with SIGCHLD held off meanwhile.
 
-    multiprocess.mark_process_dead(worker.pid)
+    Gunicorn 23 (the floor) calls this from inside its SIGCHLD handler (27 queues the
+    signal for its main loop instead), so a second worker exiting (two stop together
+    on every shutdown) ran this again in the middle of the first call's import of
+    prometheus_client, the master's first (it must not import it before forking, see
+    above). The nested call found the module half made; its ImportError killed the
+    master with a traceback in the log, skipping on_exit and the SIGKILL of workers
+    that outstay graceful_timeout.
+    A SIGCHLD that comes while this runs waits, and is handled when it returns."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def on_exit(server):  # type: ignore[no-untyped-def]
