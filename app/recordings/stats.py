@@ -71,7 +71,7 @@ def own_shard() -> int:
     global _drawn
     pid = os.getpid()
     if _drawn is None or _drawn[0] != pid:
-        _drawn = (pid, random.randrange(SHARDS))  # noqa: S311 - spreads load, guards nothing
+        _drawn = (pid, random.randrange(SHARDS))  # spreads load, guards nothing
     return _drawn[1]
 
 
