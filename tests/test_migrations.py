@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from tests.helpers import alembic_config
 
@@ -33,3 +33,30 @@ def test_downgrade_and_upgrade_round_trip(tmp_path):
     command.downgrade(config, "base")
     command.upgrade(config, "head")
     command.check(config)
+
+
+def test_sharding_the_metric_totals_keeps_every_count_up_and_down(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shards.sqlite3'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0015")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO metric_totals (name, labels, value) VALUES ('a', '', 2), ('b', 'x', 1)"
+            )
+        )
+    command.upgrade(config, "0016")
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT shard FROM metric_totals")).scalars().all() == [0, 0]
+        connection.execute(
+            text(
+                "INSERT INTO metric_totals (name, labels, shard, value)"
+                " VALUES ('a', '', 5, 3), ('a', '', 9, 4), ('c', '', 7, 1)"
+            )
+        )
+    command.downgrade(config, "0015")
+    with engine.begin() as connection:
+        rows = connection.execute(text("SELECT * FROM metric_totals ORDER BY name")).all()
+    assert [tuple(row) for row in rows] == [("a", "", 9.0), ("b", "x", 1.0), ("c", "", 1.0)]
+    engine.dispose()

@@ -308,6 +308,10 @@ class MetricTotal(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     labels: Mapped[str] = mapped_column(String(255), primary_key=True)  # 'k="v",k="v"'
+    # Which writer's share of the total (``stats.SHARDS`` of them; readers sum
+    # them): one shared row per total made every worker's try-ending commit
+    # wait on the others' row locks. Rows from before the shards are shard 0.
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default="0")
     value: Mapped[float] = mapped_column(Float)
 
 
