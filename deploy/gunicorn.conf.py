@@ -158,18 +158,18 @@ class AccessAtomsLogger(glogging.Logger):
     gets gunicorn's full set, as before.
     """
 
-    def atoms(self, resp, req, environ, request_time):  # type: ignore[no-untyped-def]
+    def atoms(self, resp, req, wsgi_env, request_time):  # type: ignore[no-untyped-def]
         if self.cfg.access_log_format != access_log_format:
-            return super().atoms(resp, req, environ, request_time)
+            return super().atoms(resp, req, wsgi_env, request_time)
         status = resp.status
         if isinstance(status, str):
             status = status.split(None, 1)[0]
         sent = getattr(resp, "sent", None)
         request_id = next((v for k, v in resp.headers if k.lower() == "x-request-id"), "-")
         return {
-            "h": environ.get("REMOTE_ADDR", "-"),
-            "m": environ.get("REQUEST_METHOD"),
-            "U": environ.get("PATH_INFO"),
+            "h": wsgi_env.get("REMOTE_ADDR", "-"),
+            "m": wsgi_env.get("REQUEST_METHOD"),
+            "U": wsgi_env.get("PATH_INFO"),
             "s": status,
             "b": str(sent) if sent is not None else "-",
             "M": request_time.seconds * 1000 + request_time.microseconds // 1000,
