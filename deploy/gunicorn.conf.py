@@ -153,7 +153,7 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms "%({x-request-id}o)
 class AccessAtomsLogger(glogging.Logger):
     """Gunicorn's logger, but the access line computes only the atoms our format
     prints. Gunicorn builds every atom for every request (all request and response
-    headers, the whole WSGI environ, a strftime) and then uses six: about 3% of a
+    headers, the whole WSGI environ, a strftime) and then prints seven: about 3% of a
     callback's CPU in py-spy under wrk. A format set elsewhere (``--access-logformat``)
     gets gunicorn's full set, as before.
     """
