@@ -6,8 +6,10 @@ Each process ends ``--tries`` tries the way a worker does (``stats.add`` with a
 done try's increments: the outcome, the bytes, both histograms, 31 rows), one
 transaction each, as fast as it can; the main process samples
 ``pg_stat_activity`` every 5 ms for backends waiting on a lock. Run with the
-rows shared by every worker (as stored today) and with one set of rows per
-worker (a ``worker`` label added), at 1 and 4 processes, on PostgreSQL.
+rows shared by every worker (every process in shard 0: the design before
+migration 0016) and sharded as stored (each process in a shard of its own:
+``own_shard`` draws one of ``stats.SHARDS`` at random, here they are dealt out
+so that no two collide), at 1 and 4 processes, on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -26,34 +28,31 @@ from app.recordings import stats
 from bench.common import under_postgres
 
 
-def increments(worker: str | None) -> dict[tuple[str, str], float]:
+def increments() -> dict[tuple[str, str], float]:
     rows = {(stats.ATTEMPTS, stats.labels(outcome="done")): 1.0, (stats.ARCHIVED_BYTES, ""): 5e6}
     rows.update(stats.histogram(stats.DOWNLOAD_SECONDS, 0.3))
     rows.update(stats.histogram(stats.UPLOAD_SECONDS, 0.2))
-    if worker is None:
-        return rows
-    tag = f'worker="{worker}"'
-    return {(name, f"{lab},{tag}" if lab else tag): v for (name, lab), v in rows.items()}
+    return rows
 
 
-def one_process(url: str, tries: int, worker: str | None, start: Any, out: Any) -> None:
+def one_process(url: str, tries: int, shard: int, start: Any, out: Any) -> None:
     engine = make_engine(url)
     sessions = make_session_factory(engine)
-    rows = increments(worker)
+    rows = increments()
     with transaction(sessions) as session:  # connect, and the rows exist, before timing
-        stats.add(session, rows)
+        stats.add(session, rows, shard=shard)
     start.wait()
     latencies = []
     for _ in range(tries):
         began = time.perf_counter()
         with transaction(sessions) as session:
-            stats.add(session, rows)
+            stats.add(session, rows, shard=shard)
         latencies.append(time.perf_counter() - began)
     out.put(latencies)
     engine.dispose()
 
 
-def measure(url: str, processes: int, tries: int, per_worker: bool) -> dict[str, float]:
+def measure(url: str, processes: int, tries: int, sharded: bool) -> dict[str, float]:
     engine = make_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM metric_totals"))
@@ -61,7 +60,7 @@ def measure(url: str, processes: int, tries: int, per_worker: bool) -> dict[str,
     start, out = ctx.Barrier(processes + 1), ctx.Queue()
     workers = [
         ctx.Process(
-            target=one_process, args=(url, tries, f"w{n}" if per_worker else None, start, out)
+            target=one_process, args=(url, tries, n % stats.SHARDS if sharded else 0, start, out)
         )
         for n in range(processes)
     ]
@@ -109,11 +108,11 @@ def main() -> None:
     assert run_release(process_env({"DATABASE_URL": url, "SECRET_KEY": "bench"})).returncode == 0
     print("| rows | processes | commits/s | p50 ms | p99 ms | backends waiting on a lock |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for per_worker in (False, True):
+    for sharded in (False, True):
         for count in [int(n) for n in args.processes.split(",")]:
-            r = measure(url, count, args.tries, per_worker)
+            r = measure(url, count, args.tries, sharded)
             print(
-                f"| {'per worker' if per_worker else 'shared'} | {count} | "
+                f"| {'a shard per process' if sharded else 'shared (one shard)'} | {count} | "
                 f"{r['commits_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                 f"{r['backends_waiting_on_a_lock']:.2f} |",
                 flush=True,
