@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from queue import Full, Queue
+from typing import BinaryIO
 
 from app.archive.errors import RetryableError, WorkerStopping
 from app.providers.base import MediaStream
@@ -160,3 +161,53 @@ class HashingReader:
             raise RetryableError(
                 f"download ended after {self.size} of {self.expected} bytes (Content-Length)"
             )
+
+
+class SpoolReader:
+    """The spooled download read back for the upload, as a seekable file.
+
+    Seekable so a store may rewind it to send it again; like the download's
+    reader it renews the lease now and then and stops the transfer when the
+    worker is asked to shut down. ``done`` once a read found the end, and
+    ``size`` is then where the end was.
+    """
+
+    def __init__(
+        self,
+        spool: BinaryIO,
+        *,
+        stop: threading.Event,
+        heartbeat: Callable[[], None],
+        heartbeat_every: float,
+    ) -> None:
+        self._spool = spool
+        self._stop = stop
+        self._heartbeat = heartbeat
+        self._heartbeat_every = heartbeat_every
+        self._last_beat = time.monotonic()
+        self.size = 0
+        self.done = False
+
+    def read(self, size: int = -1) -> bytes:
+        if self._stop.is_set():
+            raise WorkerStopping(
+                "stopping: transfer abandoned, the recording goes back to the queue"
+            )
+        if time.monotonic() - self._last_beat > self._heartbeat_every:
+            self._heartbeat()
+            self._last_beat = time.monotonic()
+        try:
+            data = self._spool.read(size if size and size > 0 else DEFAULT_READ)
+            if not data:
+                self.size = self._spool.tell()
+                self.done = True
+        except OSError as exc:
+            raise RetryableError(f"reading the spooled download failed: {exc}") from exc
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.done = False
+        return self._spool.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._spool.tell()

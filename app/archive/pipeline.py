@@ -53,7 +53,7 @@ from app.archive.errors import (
     RetryableError,
     statement_failure,
 )
-from app.archive.hashing import HashingReader
+from app.archive.hashing import HashingReader, SpoolReader
 from app.archive.naming import CONTENT_TYPES, build_key, media_format, object_metadata
 from app.archive.outage import OutageBreaker
 from app.archive.retry import backoff_seconds, riding_out_database_restarts
@@ -181,7 +181,17 @@ class Archiver:
                 self._held(
                     lambda s: queue.mark_done(s, rid, wid, end) and self._notify(s, rid, ARCHIVED)
                 )
-                log.info("archived %s %s", claim.provider, sid)
+                if attempt.archived_bytes is None:  # resumed: only the delete was left
+                    log.info("archived %s %s", claim.provider, sid)
+                else:
+                    log.info(
+                        "archived %s %s (%d bytes: download %.2f s, upload and confirm %.2f s)",
+                        claim.provider,
+                        sid,
+                        attempt.archived_bytes,
+                        attempt.download_seconds or 0.0,
+                        attempt.upload_seconds or 0.0,
+                    )
             case LeaseGone():
                 log.warning("lost the lease on %s; leaving it to its new holder", sid)
                 end = attempt.end()
@@ -309,8 +319,7 @@ class Archiver:
                 media.close()
             finished_at = time.monotonic()
             sha256 = downloaded.sha256
-            spooled = SpooledMedia(spool, media.channels, media.fmt, downloaded.size)
-            reader, retain_until = self._upload(claim, spooled, key, sha256)
+            reader, retain_until = self._upload(claim, spool, media, downloaded.size, key, sha256)
         if not reader.done:
             raise RetryableError("the store stopped reading before the end of the recording")
         if reader.size != downloaded.size:
@@ -353,7 +362,7 @@ class Archiver:
     def _download(self, claim: queue.Claim, media: MediaStream, spool: BinaryIO) -> HashingReader:
         """Spool the whole download into ``spool``, hashing it (our SHA-256 and the
         store's upload check) and renewing the lease."""
-        reader = self._reader(claim, media, self.store.new_upload_check())
+        reader = self._reader(claim, media, self.store.new_upload_check(media.content_length))
         try:
             while data := reader.read(SPOOL_CHUNK):
                 try:
@@ -367,21 +376,32 @@ class Archiver:
         return reader
 
     def _upload(
-        self, claim: queue.Claim, media: MediaStream, key: str, sha256: str
-    ) -> tuple[HashingReader, dt.datetime | None]:
-        """Upload the spooled ``media`` to ``key`` with its metadata and retention,
-        renewing the lease as it goes (no hashing: the download did it); the reader,
-        and the end of the retention the object was written with."""
-        reader = self._reader(claim, media, None, hashing=False)
-        try:
-            retain_until = self.store.put_stream(
-                key,
-                cast(BinaryIO, reader),
-                content_type=CONTENT_TYPES[media.fmt],
-                metadata=object_metadata(claim, media.channels, sha256),
-            )
-        finally:
-            reader.close()
+        self,
+        claim: queue.Claim,
+        spool: BinaryIO,
+        media: MediaStream,
+        size: int,
+        key: str,
+        sha256: str,
+    ) -> tuple[SpoolReader, dt.datetime | None]:
+        """Upload the ``spool`` of ``media`` (``size`` bytes) to ``key`` with its
+        metadata and retention, renewing the lease as it goes (no hashing: the
+        download did it); the reader, and the end of the retention the object was
+        written with."""
+        reader = SpoolReader(
+            spool,
+            stop=self.stop,
+            heartbeat=self._heartbeat(claim),
+            heartbeat_every=self.settings.archive_lease_seconds / 3,
+        )
+        retain_until = self.store.put_stream(
+            key,
+            cast(BinaryIO, reader),
+            content_type=CONTENT_TYPES[media.fmt],
+            metadata=object_metadata(claim, media.channels, sha256),
+            size=size,
+            sha256=sha256,
+        )
         return reader, retain_until
 
     def _delete_original(self, claim: queue.Claim, *, recheck: bool) -> None:
@@ -401,32 +421,6 @@ class Archiver:
         if not client.delete_original(_media_ref(claim)):
             log.info("original of %s was already gone (404)", claim.recording_sid)
         self._held(lambda s: queue.mark_original_deleted(s, claim.id, self.worker_id))
-
-
-class SpooledMedia:
-    """The spooled download, read back as the media stream it was."""
-
-    def __init__(self, spool: BinaryIO, channels: int, fmt: str, size: int) -> None:
-        self._spool = spool
-        self.channels = channels
-        self.fmt = fmt
-        self.content_length: int | None = size
-        self._read = 0
-
-    @property
-    def received(self) -> int:
-        return self._read
-
-    def read(self, size: int) -> bytes:
-        try:
-            data = self._spool.read(size)
-        except OSError as exc:
-            raise RetryableError(f"reading the spooled download failed: {exc}") from exc
-        self._read += len(data)
-        return data
-
-    def close(self) -> None:
-        return None  # the spool is closed (and gone) with its ``with``
 
 
 def _media_ref(claim: queue.Claim) -> MediaRef:
