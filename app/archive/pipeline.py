@@ -64,7 +64,7 @@ from app.providers import api_clients
 from app.providers.base import MediaRef, MediaStream, ProviderApi
 from app.recordings import queue, stats
 from app.recordings.models import AttemptOutcome
-from app.storage import ArchiveStore, UploadCheck
+from app.storage import ArchiveStore
 from app.telemetry import recording_context
 
 log = logging.getLogger(__name__)
@@ -346,36 +346,23 @@ class Archiver:
         )
         attempt.claim = dataclasses.replace(claim, key=key, size_bytes=reader.size, sha256=sha256)
 
-    def _reader(
-        self,
-        claim: queue.Claim,
-        media: MediaStream,
-        check: UploadCheck | None,
-        hashing: bool = True,
-    ) -> HashingReader:
-        return HashingReader(
+    def _download(self, claim: queue.Claim, media: MediaStream, spool: BinaryIO) -> HashingReader:
+        """Spool the whole download into ``spool``, hashing it (our SHA-256 and the
+        store's upload check) and renewing the lease."""
+        reader = HashingReader(
             media,
             stop=self.stop,
             heartbeat=self._heartbeat(claim),
             heartbeat_every=self.settings.archive_lease_seconds / 3,
-            check=check,
-            hashing=hashing,
+            check=self.store.new_upload_check(media.content_length),
+            sink=spool,  # written on the digest thread, while the next chunk comes in
         )
-
-    def _download(self, claim: queue.Claim, media: MediaStream, spool: BinaryIO) -> HashingReader:
-        """Spool the whole download into ``spool``, hashing it (our SHA-256 and the
-        store's upload check) and renewing the lease."""
-        reader = self._reader(claim, media, self.store.new_upload_check(media.content_length))
         try:
-            while data := reader.read(SPOOL_CHUNK):
-                try:
-                    spool.write(data)
-                except OSError as exc:
-                    raise RetryableError(f"spooling the download failed: {exc}") from exc
-            spool.flush()
-            spool.seek(0)
+            while reader.read(SPOOL_CHUNK):
+                pass
         finally:
             reader.close()
+        spool.seek(0)
         return reader
 
     def _upload(
