@@ -9,7 +9,7 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal, cast
+from typing import Any, BinaryIO, Literal, cast
 
 import boto3
 import urllib3
@@ -37,9 +37,6 @@ from app.storage.base import (
     UploadCheck,
     confirm_common,
 )
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +121,9 @@ class Sha256Check:
 class _GuardedStream:
     """Remembers an exception the source stream raised, so it is not mistaken for S3's.
 
-    Only ``read``: s3transfer then reads a multipart upload part by part into
-    memory (a seekable source would be read a second time for each part).
+    Only ``read``: s3transfer then takes it for a stream and reads a multipart
+    upload part by part into memory, as it always did here (a seekable source
+    switches it to another way of reading).
     """
 
     def __init__(self, stream: BinaryIO) -> None:
@@ -154,9 +152,15 @@ class S3Store:
     def __init__(self, settings: Settings) -> None:
         assert settings.s3_bucket
         self.bucket = settings.s3_bucket
-        self._settings = settings
-        self.client = self._client()
-        self._put_client: S3Client | None = None  # made on the first single PUT
+        self.client = boto3.client(
+            "s3", endpoint_url=settings.s3_endpoint_url, config=_client_config(settings)
+        )
+        # For the single PUT (see _put_once).
+        self._put_client = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            config=_client_config(settings, sign_payload=False),
+        )
         self.sse: dict[str, str] = {}
         if settings.s3_sse:
             self.sse["ServerSideEncryption"] = settings.s3_sse
@@ -174,36 +178,14 @@ class S3Store:
         # Up to this size a recording of known size goes up in one PUT that carries
         # our SHA-256 (x-amz-checksum-sha256): the store checks the body against it
         # and refuses a PUT that does not match, so the download needs no MD5 of its
-        # own (MD5 runs at ~400 MB/s here, a third of SHA-256's speed), and one PUT
-        # from the spool was faster to SeaweedFS than multipart (300 MB: 2.2-2.7 s
-        # against 3.4 s in 8 MB parts on 4 threads, with a third of the client CPU).
-        # Above it, multipart: a failed part is sent again alone.
+        # own (MD5 runs at ~400 MB/s here, a third of SHA-256's speed); and one PUT
+        # from the spool was no slower to SeaweedFS than multipart (300 MB, paired:
+        # 2.2-4.1 s against 3.4-6.6 s in 8 MB parts on 4 threads; SeaweedFS spends
+        # ~3.3 CPU-s either way), with a third of the client CPU. Above it,
+        # multipart: a failed part is sent again alone.
         self.single_put_max = settings.s3_single_put_max_mb * MIB
         self.lock_mode = settings.s3_object_lock_mode
         self.lock_days = settings.s3_object_lock_days
-
-    def _client(self, *, sign_payload: bool = True) -> S3Client:
-        settings = self._settings
-        s3_config: dict[str, Any] = {}
-        if settings.s3_endpoint_url:
-            # Path-style works everywhere (SeaweedFS, MinIO); AWS still accepts it.
-            s3_config["addressing_style"] = "path"
-        if not sign_payload:
-            s3_config["payload_signing_enabled"] = False
-        return boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            config=BotoConfig(
-                s3=cast(Any, s3_config),
-                retries={"max_attempts": 3, "mode": "standard"},
-                connect_timeout=settings.http_connect_timeout,
-                read_timeout=settings.http_read_timeout,
-                # Only send/validate checksums when an operation requires them:
-                # S3-compatible stores vary in what they accept.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            ),
-        )
 
     @property
     def location(self) -> str:
@@ -278,8 +260,6 @@ class S3Store:
         plain HTTP) would only read and hash the whole file once more before
         sending a byte.
         """
-        if self._put_client is None:
-            self._put_client = self._client(sign_payload=False)
         checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
         guarded = _GuardedBody(stream)
         try:
@@ -421,6 +401,25 @@ class S3Store:
         ):
             raise ArchiveMismatch(f"{key} ETag {stored.etag} does not match the bytes sent")
         return stored
+
+
+def _client_config(settings: Settings, *, sign_payload: bool = True) -> BotoConfig:
+    s3_config: dict[str, Any] = {}
+    if settings.s3_endpoint_url:
+        # Path-style works everywhere (SeaweedFS, MinIO); AWS still accepts it.
+        s3_config["addressing_style"] = "path"
+    if not sign_payload:
+        s3_config["payload_signing_enabled"] = False
+    return BotoConfig(
+        s3=cast(Any, s3_config),
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=settings.http_connect_timeout,
+        read_timeout=settings.http_read_timeout,
+        # Only send/validate checksums when an operation requires them:
+        # S3-compatible stores vary in what they accept.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
 
 
 def full_object_sha256(head: Mapping[str, Any]) -> str | None:
