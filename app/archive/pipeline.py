@@ -9,13 +9,14 @@ The recording is written to the store once: one object version, its
 metadata (our SHA-256 included) and its Object Lock retention all in the
 upload itself. S3 fixes metadata when an upload starts, and the SHA-256 is
 only known after the last byte, so the download is first spooled to an
-unlinked temporary file, then uploaded from it. Both digests (our SHA-256
-and the store's upload check, the per-part MD5s S3 builds its ETag from) are
-computed once, on the way into the spool; the upload only reads the file
-back. The store's ETag, checked against the downloaded bytes' part MD5s,
-then covers the spool too (a byte changed on disk fails the confirmation).
-The worker needs free space in its temporary folder (``TMPDIR``) for the
-recording in hand.
+unlinked temporary file, then uploaded from it. The digests are computed
+once, on the way into the spool: our SHA-256, and whatever check the store
+asks for (for S3's multipart uploads, the part MD5s its ETag is built from).
+The upload only reads the file back, and what the store checks it against
+was taken from the downloaded bytes, so it covers the spool too: a byte
+changed on disk fails the upload (S3's single PUT carries our SHA-256) or
+the confirmation (the ETag). The worker needs free space in its temporary
+folder (``TMPDIR``) for the recording in hand.
 """
 
 from __future__ import annotations
