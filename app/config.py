@@ -35,6 +35,7 @@ _FALSE = {"0", "false", "no", "off"}
 RECORDING_FORMATS = ("mp3", "wav")
 SSE_MODES = ("AES256", "aws:kms")
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+S3_SINGLE_PUT_LIMIT_MB = 5 * 1024  # S3's largest PutObject, 5 GiB, in MiB
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -268,6 +269,9 @@ class Settings:
     s3_sse: str | None = None
     s3_kms_key_id: str | None = None
     s3_key_template: str = DEFAULT_KEY_TEMPLATE
+    # Recordings up to this size go up in one PUT checked by the store against
+    # our SHA-256; larger ones in parts (S3 takes one PUT of 5 GiB at most).
+    s3_single_put_max_mb: int = 1024
     local_archive_dir: str = str(INSTANCE_DIR / "archive")
     # S3 Object Lock: every object written with this retention (None: none).
     s3_object_lock_mode: str | None = None
@@ -424,6 +428,16 @@ def _s3_kms_key_id(e: _Reading) -> str | None:
     return s3_kms_key_id
 
 
+def _s3_single_put_max_mb(e: _Reading) -> int:
+    most = e.integer("S3_SINGLE_PUT_MAX_MB", Settings.s3_single_put_max_mb)
+    if most > S3_SINGLE_PUT_LIMIT_MB:
+        raise ConfigError(
+            f"S3_SINGLE_PUT_MAX_MB must be at most {S3_SINGLE_PUT_LIMIT_MB} "
+            f"(S3 takes one PUT of 5 GiB at most), got {most}"
+        )
+    return most
+
+
 def _s3_key_template(e: _Reading) -> str:
     key_template = e.text("S3_KEY_TEMPLATE", DEFAULT_KEY_TEMPLATE) or DEFAULT_KEY_TEMPLATE
     check_key_template(key_template)
@@ -526,6 +540,7 @@ CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
     ("s3_sse", lambda e: e.choice("S3_SSE", SSE_MODES, None)),
     ("s3_kms_key_id", _s3_kms_key_id),
     ("s3_key_template", _s3_key_template),
+    ("s3_single_put_max_mb", _s3_single_put_max_mb),
     (
         "database_url",
         lambda e: normalise_database_url(e.text("DATABASE_URL") or default_database_url()),

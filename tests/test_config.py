@@ -51,6 +51,16 @@ def test_a_bad_number_fails_at_start_up_naming_the_variable():
         load_settings({**BASE, "ARCHIVE_MAX_ATTEMPTS": "0"})
 
 
+def test_the_single_put_limit_is_at_most_s3s_and_zero_means_always_in_parts():
+    assert load_settings(BASE).s3_single_put_max_mb == 1024
+    assert load_settings({**BASE, "S3_SINGLE_PUT_MAX_MB": "0"}).s3_single_put_max_mb == 0
+    assert load_settings({**BASE, "S3_SINGLE_PUT_MAX_MB": "5120"}).s3_single_put_max_mb == 5120
+    with pytest.raises(ConfigError, match="S3_SINGLE_PUT_MAX_MB must be at most 5120"):
+        load_settings({**BASE, "S3_SINGLE_PUT_MAX_MB": "5121"})
+    with pytest.raises(ConfigError, match="S3_SINGLE_PUT_MAX_MB"):
+        load_settings({**BASE, "S3_SINGLE_PUT_MAX_MB": "-1"})
+
+
 def test_an_unknown_recording_format_is_refused():
     with pytest.raises(ConfigError, match="RECORDING_FORMAT"):
         load_settings({**BASE, "RECORDING_FORMAT": "ogg"})

@@ -63,18 +63,29 @@ class ArchiveStore(Protocol):
         """The bucket (or folder) name recorded with each archived recording."""
         ...
 
-    def new_upload_check(self) -> UploadCheck | None:
-        """A digest to feed with the bytes of the next upload, if the store wants one."""
+    def new_upload_check(self, size: int | None = None) -> UploadCheck | None:
+        """A digest to feed with the bytes of the next upload, if the store wants one;
+        ``size``, the upload's length when it is known beforehand."""
         ...
 
     def put_stream(
-        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str],
+        size: int | None = None,
+        sha256: str | None = None,
     ) -> dt.datetime | None:
         """Store everything ``stream.read`` yields under ``key``, in one write
         (metadata and retention included: nothing is added to it afterwards).
 
-        Returns the end of the retention it was written with (Object Lock), or
-        None. An exception raised by ``stream`` itself comes out unchanged.
+        ``size`` and ``sha256``, when given, are the stream's length and digest,
+        for a store that can have them checked as it writes; the stream is then
+        seekable (a store may rewind it to send it again). Returns the end of
+        the retention it was written with (Object Lock), or None. An exception
+        raised by ``stream`` itself comes out unchanged.
         """
         ...
 

@@ -39,7 +39,7 @@ class LocalStore:
     def location(self) -> str:
         return str(self.root)
 
-    def new_upload_check(self) -> None:
+    def new_upload_check(self, size: int | None = None) -> None:
         return None  # `confirm` reads the file back instead
 
     def path(self, key: str) -> Path:
@@ -63,7 +63,14 @@ class LocalStore:
             raise
 
     def put_stream(
-        self, key: str, stream: BinaryIO, *, content_type: str, metadata: Mapping[str, str]
+        self,
+        key: str,
+        stream: BinaryIO,
+        *,
+        content_type: str,
+        metadata: Mapping[str, str],
+        size: int | None = None,
+        sha256: str | None = None,
     ) -> dt.datetime | None:
         path = self.path(key)
 

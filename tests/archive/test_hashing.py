@@ -19,7 +19,10 @@ DATA = b"recording bytes " * 1000
 
 
 def reader_for(
-    data: bytes, content_length: int | None = None, check: EtagCheck | None = None
+    data: bytes,
+    content_length: int | None = None,
+    check: EtagCheck | None = None,
+    sink: io.BytesIO | None = None,
 ) -> HashingReader:
     response = requests.Response()
     response.raw = urllib3.HTTPResponse(body=io.BytesIO(data), preload_content=False)
@@ -31,6 +34,7 @@ def reader_for(
         heartbeat=lambda: None,
         heartbeat_every=60,
         check=check,
+        sink=sink,
     )
 
 
@@ -46,6 +50,27 @@ def test_the_digest_of_the_whole_body_is_computed_on_the_way():
     assert reader.sha256 == hashlib.sha256(DATA).hexdigest()
     assert reader.size == len(DATA)
     assert check.matches(hashlib.md5(DATA, usedforsecurity=False).hexdigest()) is True
+
+
+def test_every_byte_is_in_the_sink_once_the_last_read_returned():
+    sink = io.BytesIO()
+    reader = reader_for(DATA * 100, len(DATA) * 100, sink=sink)
+    while reader.read(1000):
+        pass
+    assert sink.getvalue() == DATA * 100  # written in order, none missing, none twice
+    assert reader.sha256 == hashlib.sha256(DATA * 100).hexdigest()
+
+
+class FullDisk(io.BytesIO):
+    def write(self, data) -> int:  # type: ignore[override]
+        raise OSError(28, "No space left on device")
+
+
+def test_a_sink_that_cannot_be_written_fails_the_download_saying_so():
+    reader = reader_for(DATA, len(DATA), sink=FullDisk())
+    with pytest.raises(RetryableError, match=r"spooling the download failed: .*No space left"):
+        read_through(reader)
+    reader.close()
 
 
 def test_a_body_shorter_than_its_content_length_is_an_error():

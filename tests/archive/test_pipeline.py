@@ -294,7 +294,13 @@ def store_takes_a_write(s3, bucket) -> bool:
 class TestTheStoreGoingAwayMidUpload:
     @pytest.fixture
     def archive_overrides(self):
-        return {"archive_max_attempts": 20, "archive_retry_max_seconds": 1.0}
+        # In parts (no single PUT): the test sees the parts arrive, so it kills the
+        # store mid-upload, not before or after it.
+        return {
+            "archive_max_attempts": 20,
+            "archive_retry_max_seconds": 1.0,
+            "s3_single_put_max_mb": 0,
+        }
 
     def test_it_retries_until_the_store_is_back_and_deletes_only_then(
         self, archiver, fake_twilio, seaweed, s3, bucket, sessions, delete_guard

@@ -35,7 +35,7 @@ from tests.fakes.seaweed import SeaweedS3
 from tests.helpers import recording_sid
 
 _locked = itertools.count(1)
-BODY = Body(size=9 * 1024 * 1024 + 17, seed=5)  # two parts: a multipart upload
+BODY = Body(size=9 * 1024 * 1024 + 17, seed=5)  # two parts, when uploaded in parts
 
 
 @pytest.fixture
@@ -59,9 +59,19 @@ def lock_mode() -> str:
 
 
 @pytest.fixture
-def archive_overrides(lock_mode: str) -> dict[str, Any]:
+def single_put_max_mb() -> int:
+    return 1024  # the default: BODY goes up in one PUT
+
+
+@pytest.fixture
+def archive_overrides(lock_mode: str, single_put_max_mb: int) -> dict[str, Any]:
     # Originals kept, so "archive again" has something to archive from.
-    return {"s3_object_lock_mode": lock_mode, "s3_object_lock_days": 3, "delete_original": False}
+    return {
+        "s3_object_lock_mode": lock_mode,
+        "s3_object_lock_days": 3,
+        "delete_original": False,
+        "s3_single_put_max_mb": single_put_max_mb,
+    }
 
 
 def archive_one(archiver, fake_twilio, sessions, n: int = 1):
@@ -77,14 +87,19 @@ def versions(s3, bucket: str, key: str) -> list[dict[str, Any]]:
     return [v for v in answer.get("Versions", []) if v["Key"] == key]
 
 
+@pytest.mark.parametrize(
+    ("single_put_max_mb", "etag_parts"), [(1024, ""), (0, "-2")], ids=["one PUT", "in parts"]
+)
 def test_each_recording_is_one_object_version_with_its_retention_in_it(
-    archiver, fake_twilio, sessions, s3, bucket
+    archiver, fake_twilio, sessions, s3, bucket, etag_parts
 ):
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     row = archive_one(archiver, fake_twilio, sessions)
     assert row.key is not None and row.retain_until is not None
     assert len(versions(s3, bucket, row.key)) == 1
     head = s3.head_object(Bucket=bucket, Key=row.key)
+    # The way up was the one asked for: "-2" after a multipart ETag, nothing after a PUT's.
+    assert head["ETag"].strip('"')[32:] == etag_parts
     assert head["ObjectLockMode"] == "COMPLIANCE"
     assert head["ObjectLockRetainUntilDate"] == row.retain_until
     assert before + dt.timedelta(days=3) <= row.retain_until
