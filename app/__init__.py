@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from app.config import Settings
 from app.extensions import init_extensions
 from app.telemetry import configure_logging
-from app.web import init_web
+from app.web import init_web, trust_proxies
 
 
 def load_settings(env: Mapping[str, str] | None = None, *, serving: bool = True) -> Settings:
@@ -82,6 +82,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    register_wsgi_layers(app, settings)
     return app
 
 
@@ -102,12 +103,7 @@ def configure_app(app: Flask, settings: Settings) -> None:
     )
     # Heroku's router (and most load balancers) terminate TLS and pass the
     # public scheme and host on; the signature is over the public URL.
-    init_web(
-        app,
-        settings.trusted_proxies,
-        settings.trusted_proxy_networks,
-        public_url=settings.public_url,
-    )
+    init_web(app, public_url=settings.public_url)
     configure_logging(settings.log_format, logging.DEBUG if settings.debug else logging.INFO)
 
 
@@ -191,6 +187,15 @@ def error_page(code: int, title: str, message: str) -> str:
     from app.admin.errors import error_page as console_error_page
 
     return console_error_page(code, title, message)
+
+
+def register_wsgi_layers(app: Flask, settings: Settings) -> None:
+    """Callbacks answered ahead of Flask (app.webhooks.fast), then the trusted proxy
+    headers applied ahead of both."""
+    from app.webhooks.fast import FastWebhook
+
+    app.wsgi_app = FastWebhook(app, app.wsgi_app)  # type: ignore[method-assign]
+    trust_proxies(app, settings.trusted_proxies, settings.trusted_proxy_networks)
 
 
 def register_commands(app: Flask) -> None:

@@ -80,15 +80,25 @@ def public_origin(request: Request, public_url: str | None) -> str:
 
 
 def bound_body_reads() -> None:
-    connection = request.environ.get("gunicorn.socket")
+    bound_body_reads_of(request.environ)
+
+
+def bound_body_reads_of(environ: WSGIEnvironment) -> None:
+    connection = environ.get("gunicorn.socket")
     if connection is not None:
         connection.settimeout(BODY_READ_SECONDS)
 
 
 def assign_request_id() -> None:
-    given = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = given[:128] if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-    REQUEST_ID.set(g.request_id)  # every log line of this request carries it
+    g.request_id = assign_request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
+
+
+def assign_request_id_from(given: str) -> str:
+    """The request id for a request whose ``X-Request-Id`` is ``given`` ("" when it
+    has none), set for every log line of this request to carry."""
+    request_id = given[:128] if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    REQUEST_ID.set(request_id)
+    return request_id
 
 
 def echo_request_id(response: Response) -> Response:
@@ -176,15 +186,18 @@ class RedirectsHome:
         return response
 
 
-def init_web(
-    app: Flask, hops: int, networks: Iterable[Network], *, public_url: str | None = None
-) -> None:
+def init_web(app: Flask, *, public_url: str | None = None) -> None:
     app.session_interface = ConsoleSessions(
         public_https=bool(public_url and public_url.startswith("https:"))
     )
     app.after_request(RedirectsHome(public_url))
-    if hops:
-        app.wsgi_app = TrustedProxies(app.wsgi_app, hops, networks)  # type: ignore[method-assign]
     app.before_request(bound_body_reads)
     app.before_request(assign_request_id)
     app.after_request(echo_request_id)
+
+
+def trust_proxies(app: Flask, hops: int, networks: Iterable[Network]) -> None:
+    """The outermost WSGI layer (after any other is in place): every layer inside,
+    Flask's and ``app.webhooks.fast``'s, sees the request as the proxy forwarded it."""
+    if hops:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, hops, networks)  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ their wording, the single transaction, the answer) is the same for all.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, abort, g, jsonify, request
@@ -96,6 +97,20 @@ def read_body() -> bytes:
     return body
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """One callback request as it arrived, whichever way it is served (the Flask
+    view, or ``app.webhooks.fast``): the signed parts, and what is stored and
+    logged with it."""
+
+    callback: IncomingCallback
+    # The form of a POST, the query string of a GET: what is checked and stored.
+    params: MultiDict[str, str]
+    path: str
+    remote_addr: str | None
+    request_id: str
+
+
 def incoming_callback() -> IncomingCallback:
     """The request as a provider's signature sees it; the body is read once, here.
 
@@ -111,6 +126,18 @@ def incoming_callback() -> IncomingCallback:
         body=body,
         params=form if request.method == "POST" else request.args,
         form=form,
+    )
+
+
+def current_arrival() -> Arrival:
+    """The Flask request being served, as an ``Arrival`` (its body read here)."""
+    callback = incoming_callback()
+    return Arrival(
+        callback=callback,
+        params=request.form if request.method == "POST" else request.args,
+        path=request.path,
+        remote_addr=request.remote_addr,
+        request_id=g.request_id,
     )
 
 
@@ -135,8 +162,14 @@ def store_callback(
 
 def receive_recording_status(provider: Provider) -> Response:
     """Handle the current request as a recording-status callback from ``provider``."""
+    return receive(provider, current_arrival())
+
+
+def receive(provider: Provider, arrival: Arrival) -> Response:
+    """Answer ``arrival`` as a recording-status callback from ``provider`` (in an app
+    context; no request context needed)."""
     settings = get_settings()
-    callback = incoming_callback()
+    callback = arrival.callback
 
     status = callback.params.get("RecordingStatus", "")
     g.callback_status = status if status in STATUS_RANK else "other"
@@ -148,17 +181,17 @@ def receive_recording_status(provider: Provider) -> Response:
             # The key is the provider's to give and it did not: we cannot tell a good
             # callback from a forged one, so nothing is stored; the sender may retry,
             # and reconciliation finds the recording anyway.
-            log.warning("could not check %s callback to %s: %s", provider.name, request.path, exc)
+            log.warning("could not check %s callback to %s: %s", provider.name, arrival.path, exc)
             response = refuse(503, exc.message)
             response.headers["Retry-After"] = str(round(exc.retry_after))
             return response
         if problem is not None:
             SIGNATURE_REFUSALS.labels(provider.name).inc()
-            log.warning("refused %s callback to %s: %s", provider.name, request.path, problem)
+            log.warning("refused %s callback to %s: %s", provider.name, arrival.path, problem)
     if problem is not None:
         return refuse(403, problem)
 
-    params = request.form if request.method == "POST" else request.args
+    params = arrival.params
     problem = unstorable_parameter(params) or repeated_parameter(params)
     if problem is not None:
         return refuse(400, problem)
@@ -171,12 +204,13 @@ def receive_recording_status(provider: Provider) -> Response:
 
     header = provider.idempotency_header
     event = CallbackEvent(
-        method=request.method,
+        method=callback.method,
         params=flatten(params),
-        remote_addr=request.remote_addr,
-        request_id=g.request_id,
+        remote_addr=arrival.remote_addr,
+        request_id=arrival.request_id,
         # The sender's to choose: kept within its column.
-        idempotency_token=((request.headers.get(header) if header else None) or "")[:128] or None,
+        idempotency_token=((callback.headers.get(header.lower()) if header else None) or "")[:128]
+        or None,
     )
     # With FORWARD_URL the forward is written with the callback, or neither is
     # (then the provider retries); in the same one statement on PostgreSQL.
@@ -185,7 +219,7 @@ def receive_recording_status(provider: Provider) -> Response:
             provider=provider.name,
             account_sid=report.account_sid,
             recording_sid=report.recording_sid,
-            method=request.method,
+            method=callback.method,
             params=list(params.items(multi=True)),
         )
         if settings.forward_url
