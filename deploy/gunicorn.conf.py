@@ -184,11 +184,19 @@ CLIENT_READ_SECONDS = 10.0
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
-    """Bound every client socket's reads; check database waits cooperate; and in the
-    first worker only, say what is not set up yet."""
+    """Bound every client socket's reads; freeze what the app loaded (out of the
+    collector's way); check database waits cooperate; and in the first worker only,
+    say what is not set up yet."""
+    import gc
     import socket
 
     import psycopg.waiting
+
+    # Everything loaded so far (the app, SQLAlchemy, Flask: objects that live as
+    # long as the worker) out of the collector's sight. A full collection walked
+    # them all, a few times in each 10 s of wrk, and stopped every request in flight
+    # for it: 56-121 ms each, measured with gc.callbacks; frozen, about 1 ms.
+    gc.freeze()
 
     # Accepted sockets take the default time-out: a client that stalls in its
     # headers is dropped after it (gunicorn bounds header reads only with keep-alive).
