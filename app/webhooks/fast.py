@@ -98,10 +98,13 @@ class FastWebhook:
             response.headers[REQUEST_ID_HEADER] = g.request_id
             return response(environ, start_response)
 
-    @staticmethod
-    def read_body(environ: WSGIEnvironment) -> bytes:
+    def read_body(self, environ: WSGIEnvironment) -> bytes:
+        # As Flask's request.get_data: under gunicorn (wsgi.input_terminated) the limit
+        # is what wraps the stream in Werkzeug's, which turns a read that fails or
+        # times out into ClientDisconnected.
+        limit = self.app.config.get("MAX_CONTENT_LENGTH")
         try:
-            return get_input_stream(environ).read()
+            return get_input_stream(environ, max_content_length=limit).read()
         except ClientDisconnected:
             # As app.webhooks.receive.read_body: cut off, or too slow (BODY_READ_SECONDS).
             abort(408, "the request body did not arrive in time; nothing was stored")
