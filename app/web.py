@@ -83,8 +83,8 @@ def bound_body_reads() -> None:
     bound_body_reads_of(request.environ)
 
 
-def bound_body_reads_of(environ: WSGIEnvironment) -> None:
-    connection = environ.get("gunicorn.socket")
+def bound_body_reads_of(wsgi_env: WSGIEnvironment) -> None:
+    connection = wsgi_env.get("gunicorn.socket")
     if connection is not None:
         connection.settimeout(BODY_READ_SECONDS)
 

@@ -58,21 +58,21 @@ class FastWebhook:
         self.flask = flask
         self.parser = FormDataParser(cls=MultiDict)
 
-    def provider_for(self, environ: WSGIEnvironment) -> Provider | None:
+    def provider_for(self, wsgi_env: WSGIEnvironment) -> Provider | None:
         """The provider this request is a callback from, when it is one served here."""
-        if environ.get("REQUEST_METHOD") != "POST" or environ.get("SCRIPT_NAME"):
+        if wsgi_env.get("REQUEST_METHOD") != "POST" or wsgi_env.get("SCRIPT_NAME"):
             return None
-        path: str = environ.get("PATH_INFO", "")
+        path: str = wsgi_env.get("PATH_INFO", "")
         if not (path.startswith(PREFIX) and path.endswith(SUFFIX)):
             return None
         provider = PROVIDERS.get(path[len(PREFIX) : -len(SUFFIX)])
-        if provider is None or environ.get("HTTP_TRANSFER_ENCODING"):
+        if provider is None or wsgi_env.get("HTTP_TRANSFER_ENCODING"):
             return None
-        mimetype, _options = parse_options_header(environ.get("CONTENT_TYPE", ""))
+        mimetype, _options = parse_options_header(wsgi_env.get("CONTENT_TYPE", ""))
         if mimetype != FORM or self.app.config.get("TRUSTED_HOSTS"):
             return None
         try:
-            length = int(environ.get("CONTENT_LENGTH", ""))
+            length = int(wsgi_env.get("CONTENT_LENGTH", ""))
         except ValueError:
             return None
         limit = self.app.config.get("MAX_CONTENT_LENGTH")
@@ -87,7 +87,7 @@ class FastWebhook:
         ext: Extensions = self.app.extensions[KEY]
         with self.app.app_context():
             bound_body_reads_of(environ)
-            g.request_id = assign_request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+            g.request_id = assign_request_id_from(self.given_request_id(environ))
             body = b""
             try:
                 body = self.read_body(environ)
@@ -98,35 +98,39 @@ class FastWebhook:
             response.headers[REQUEST_ID_HEADER] = g.request_id
             return response(environ, start_response)
 
-    def read_body(self, environ: WSGIEnvironment) -> bytes:
+    @staticmethod
+    def given_request_id(wsgi_env: WSGIEnvironment) -> str:
+        return str(wsgi_env.get("HTTP_X_REQUEST_ID", ""))
+
+    def read_body(self, wsgi_env: WSGIEnvironment) -> bytes:
         # As Flask's request.get_data: under gunicorn (wsgi.input_terminated) the limit
         # is what wraps the stream in Werkzeug's, which turns a read that fails or
         # times out into ClientDisconnected.
         limit = self.app.config.get("MAX_CONTENT_LENGTH")
         try:
-            return get_input_stream(environ, max_content_length=limit).read()
+            return get_input_stream(wsgi_env, max_content_length=limit).read()
         except ClientDisconnected:
             # As app.webhooks.receive.read_body: cut off, or too slow (BODY_READ_SECONDS).
             abort(408, "the request body did not arrive in time; nothing was stored")
 
     def arrival(
-        self, environ: WSGIEnvironment, body: bytes, ext: Extensions, request_id: str
+        self, wsgi_env: WSGIEnvironment, body: bytes, ext: Extensions, request_id: str
     ) -> Arrival:
         """What ``app.webhooks.receive.current_arrival`` makes of a Flask request, from
-        the environ (Werkzeug's own parsers, so the same form and host)."""
-        mimetype, options = parse_options_header(environ.get("CONTENT_TYPE", ""))
+        the wsgi_env (Werkzeug's own parsers, so the same form and host)."""
+        mimetype, options = parse_options_header(wsgi_env.get("CONTENT_TYPE", ""))
         _stream, form, _files = self.parser.parse(io.BytesIO(body), mimetype, len(body), options)
-        path = environ.get("PATH_INFO", "")
-        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        path = wsgi_env.get("PATH_INFO", "")
+        raw = wsgi_env.get("RAW_URI") or wsgi_env.get("REQUEST_URI")
         # app.webhooks.public_url.requested_url, for a request with no SCRIPT_NAME
         # and an ASCII path (the only ones served here).
         if not (raw and raw.startswith("/")):
-            raw = path + (f"?{environ['QUERY_STRING']}" if environ.get("QUERY_STRING") else "")
-        origin = ext.settings.public_url or f"{environ['wsgi.url_scheme']}://{get_host(environ)}"
+            raw = path + (f"?{wsgi_env['QUERY_STRING']}" if wsgi_env.get("QUERY_STRING") else "")
+        origin = ext.settings.public_url or f"{wsgi_env['wsgi.url_scheme']}://{get_host(wsgi_env)}"
         callback = IncomingCallback(
             method="POST",
             url=origin + raw,
-            headers={name.lower(): value for name, value in EnvironHeaders(environ).items()},
+            headers={name.lower(): value for name, value in EnvironHeaders(wsgi_env).items()},
             body=body,
             params=form,
             form=form,
@@ -135,7 +139,7 @@ class FastWebhook:
             callback=callback,
             params=form,
             path=path,
-            remote_addr=environ.get("REMOTE_ADDR"),
+            remote_addr=wsgi_env.get("REMOTE_ADDR"),
             request_id=request_id,
         )
 
@@ -144,7 +148,7 @@ class FastWebhook:
 
     def handle_error(
         self,
-        environ: WSGIEnvironment,
+        wsgi_env: WSGIEnvironment,
         start_response: StartResponse,
         provider: Provider,
         body: bytes,
@@ -161,12 +165,12 @@ class FastWebhook:
         else:
             code = 500
         self.count(provider, code)
-        environ["wsgi.input"] = io.BytesIO(body)  # what was read, for any handler
-        environ["CONTENT_LENGTH"] = str(len(body))
-        with app.request_context(environ):  # joins the app context (and its g)
+        wsgi_env["wsgi.input"] = io.BytesIO(body)  # what was read, for any handler
+        wsgi_env["CONTENT_LENGTH"] = str(len(body))
+        with app.request_context(wsgi_env):  # joins the app context (and its g)
             try:
                 rv: Any = app.handle_user_exception(exc)
                 response: Response = app.finalize_request(rv)
             except Exception as unhandled:  # noqa: BLE001 - no handler: Flask's 500 (raised when testing)
                 response = app.handle_exception(unhandled)
-            return response(environ, start_response)
+            return response(wsgi_env, start_response)
