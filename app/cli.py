@@ -347,9 +347,10 @@ def users_add_command(name: str, role_name: str) -> None:
     """Make a user; the password is read from standard input (one line, 12+ characters)."""
     role = _role(role_name)
     password = _read_password()
+    profile = extensions().settings.password_hash_profile
     _people_change(
         lambda s: (
-            f"added {users.add(s, name, role, password, actor=CLI, address=None).name} as {role}"
+            f"added {users.add(s, name, role, password, actor=CLI, address=None, hash_profile=profile).name} as {role}"
         )
     )
 
@@ -360,9 +361,10 @@ def users_add_command(name: str, role_name: str) -> None:
 def users_set_password_command(name: str) -> None:
     """A new password from standard input; every session of the user ends."""
     password = _read_password()
+    profile = extensions().settings.password_hash_profile
     _people_change(
         lambda s: (
-            f"new password for {users.set_password(s, name, password, actor=CLI, address=None).name}; "
+            f"new password for {users.set_password(s, name, password, actor=CLI, address=None, hash_profile=profile).name}; "
             "their sessions ended"
         )
     )

@@ -163,6 +163,9 @@ class Env:
 
 
 LOG_FORMATS = ("json", "text")
+# PASSWORD_HASH_PROFILE's values (app.people.passwords has their Argon2 parameters); the
+# first is the default.
+PASSWORD_HASH_PROFILES = ("rfc9106-low-memory", "cheapest")
 
 
 def default_log_format(env: Env) -> str:
@@ -293,6 +296,8 @@ class Settings:
     # Console sessions end after this long unused, and this long after sign-in.
     session_idle_minutes: float = 30.0
     session_max_hours: float = 12.0
+    # New password hashes' Argon2 parameters: RFC 9106's, or "cheapest" for test suites.
+    password_hash_profile: str = PASSWORD_HASH_PROFILES[0]
 
     # Reconciliation of recent history, run by one worker every so often.
     reconcile_every_minutes: float = 60.0
@@ -612,6 +617,15 @@ CORE_SETTINGS: tuple[tuple[str, SettingReader], ...] = (
     (
         "session_max_hours",
         lambda e: e.number("SESSION_MAX_HOURS", Settings.session_max_hours, 0.1),
+    ),
+    (
+        "password_hash_profile",
+        lambda e: (
+            e.choice(
+                "PASSWORD_HASH_PROFILE", PASSWORD_HASH_PROFILES, Settings.password_hash_profile
+            )
+            or Settings.password_hash_profile
+        ),
     ),
     (
         "reconcile_every_minutes",

@@ -8,7 +8,10 @@ folder. Each test runs inside a transaction that is rolled back, except the
 Under pytest-xdist each worker has a database of its own (SQLite: its own temporary
 folder; PostgreSQL: ``<database>_<worker>``, made here). With ``TEST_DATABASE_URL`` set,
 only the tests that reach a database run: the rest ran in the SQLite pass already
-(``--run-database-free`` runs them too).
+(``--run-database-free`` runs them too). The tests marked ``one_database`` assert nothing
+a database changes (what a browser shows, the OpenAPI document's promises) and cost whole
+processes: with ``TEST_POSTGRESQL_PASS_FOLLOWS=1`` (scripts/test's SQLite pass) they are
+deselected, to run once, on PostgreSQL, the production database.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from tests.procfile import process_env, run_release
 DATABASE_FIXTURE = "database_url"
 DATABASE_FREE_KEY = "database_free_deselected"
 _database_free = pytest.StashKey[int]()
+ONE_DATABASE_KEY = "one_database_deselected"
+_one_database = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,7 +66,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not os.environ.get("TEST_DATABASE_URL") or config.getoption("--run-database-free"):
+    if not os.environ.get("TEST_DATABASE_URL"):
+        if os.environ.get("TEST_POSTGRESQL_PASS_FOLLOWS") == "1":
+            deselect_one_database(config, items)
+        return
+    if config.getoption("--run-database-free"):
         return
     kept, free = [], []
     for item in items:
@@ -73,18 +82,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[_database_free] = len(free)
 
 
+def deselect_one_database(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The SQLite pass of a run whose PostgreSQL pass follows leaves it the one_database
+    tests (a plain ``pytest`` on SQLite, without the variable, runs them)."""
+    kept, once = [], []
+    for item in items:
+        (kept if item.get_closest_marker("one_database") is None else once).append(item)
+    if once:
+        config.hook.pytest_deselected(items=once)
+        config.stash[_one_database] = len(once)
+        items[:] = kept
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)  # an xdist worker
     if workeroutput is not None:
         workeroutput[DATABASE_FREE_KEY] = session.config.stash.get(_database_free, 0)
+        workeroutput[ONE_DATABASE_KEY] = session.config.stash.get(_one_database, 0)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """xdist: each worker collects and deselects on its own; they all count the same."""
-    count = getattr(node, "workeroutput", {}).get(DATABASE_FREE_KEY)
-    if count is not None:
-        node.config.stash[_database_free] = count
+    output = getattr(node, "workeroutput", {})
+    for key, stash_key in ((DATABASE_FREE_KEY, _database_free), (ONE_DATABASE_KEY, _one_database)):
+        if output.get(key) is not None:
+            node.config.stash[stash_key] = output[key]
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -94,6 +117,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             f"{count} database-free tests deselected: with TEST_DATABASE_URL only the tests "
             f"that use the {DATABASE_FIXTURE} fixture run (the rest ran on SQLite; "
             "--run-database-free runs them here too)"
+        )
+    count = config.stash.get(_one_database, 0)
+    if count:
+        terminalreporter.write_line(
+            f"{count} one_database tests deselected: TEST_POSTGRESQL_PASS_FOLLOWS=1 leaves "
+            "them to the PostgreSQL pass"
         )
 
 

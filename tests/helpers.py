@@ -43,6 +43,10 @@ def base_settings(database_url: str, **overrides: Any) -> Settings:
         "database_url": database_url,
         "twilio_account_sid": ACCOUNT_SID,
         "twilio_auth_token": AUTH_TOKEN,
+        # argon2-cffi's profile for test suites: the in-process tests make and check a
+        # few hundred hashes, 0.2 CPU-s each with RFC 9106's parameters (a tenth of a
+        # whole SQLite pass); tests/people/test_passwords.py holds the default to RFC 9106's.
+        "password_hash_profile": "cheapest",
     }
     values.update(overrides)
     return make_settings(**values)

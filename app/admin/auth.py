@@ -76,15 +76,18 @@ def check_credentials(username: str, password: str) -> Checked:
     much as a known one). A user in the database is checked against their
     Argon2id hash; otherwise ADMIN_USERNAME's password, in constant time."""
     settings = get_settings()
+    profile = settings.password_hash_profile
     with session_factory()() as db:
         user = users.find(db, username)
     if user is not None:
-        return Checked(passwords.password_matches(user.password_hash, password), user.id, True)
+        return Checked(
+            passwords.password_matches(user.password_hash, password, profile), user.id, True
+        )
     if settings.admin_username and settings.admin_password:
         name_ok = hmac.compare_digest(username.encode(), settings.admin_username.encode())
         password_ok = passwords.configured_password_matches(settings.admin_password, password)
         return Checked(name_ok and password_ok, None, name_ok)
-    return Checked(passwords.password_matches(None, password), None, False)
+    return Checked(passwords.password_matches(None, password, profile), None, False)
 
 
 def safe_next(target: str | None) -> str:

@@ -19,7 +19,7 @@ from app.admin import bp
 from app.admin.access import client_address, current_actor, lifetimes, requires
 from app.audit import actions, queries
 from app.db import transaction, utcnow
-from app.extensions import session_factory
+from app.extensions import get_settings, session_factory
 from app.people import sessions, users
 from app.people.models import NAME_LENGTH
 from app.people.passwords import MAX_LENGTH, PasswordRefused
@@ -91,7 +91,13 @@ def add_user() -> ResponseReturnValue:
     return _change(
         f"Add {name}",
         lambda db: users.add(
-            db, name, role, password, actor=current_actor(), address=client_address()
+            db,
+            name,
+            role,
+            password,
+            actor=current_actor(),
+            address=client_address(),
+            hash_profile=get_settings().password_hash_profile,
         ),
     )
 
@@ -121,7 +127,12 @@ def set_user_password(name: str) -> ResponseReturnValue:
     return _change(
         f"Reset {name}'s password",
         lambda db: users.set_password(
-            db, name, password, actor=current_actor(), address=client_address()
+            db,
+            name,
+            password,
+            actor=current_actor(),
+            address=client_address(),
+            hash_profile=get_settings().password_hash_profile,
         ),
     )
 

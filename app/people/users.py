@@ -15,7 +15,7 @@ from app import audit
 from app.audit import actions
 from app.db import utcnow
 from app.people.models import NAME_LENGTH, ConsoleSession, User
-from app.people.passwords import hash_password
+from app.people.passwords import DEFAULT_PROFILE, hash_password
 from app.people.roles import Role
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]*")
@@ -61,12 +61,24 @@ def end_sessions(db: Session, user: User) -> int:
 
 
 def add(
-    db: Session, name: str, role: Role, password: str, *, actor: str, address: str | None
+    db: Session,
+    name: str,
+    role: Role,
+    password: str,
+    *,
+    actor: str,
+    address: str | None,
+    hash_profile: str = DEFAULT_PROFILE,
 ) -> User:
     check_name(name)
     if find(db, name) is not None:
         raise UserRefused(f"there is already a user called {name!r}")
-    user = User(name=name, role=role, password_hash=hash_password(password), created_at=utcnow())
+    user = User(
+        name=name,
+        role=role,
+        password_hash=hash_password(password, hash_profile),
+        created_at=utcnow(),
+    )
     db.add(user)
     db.flush()
     audit.record(
@@ -75,9 +87,17 @@ def add(
     return user
 
 
-def set_password(db: Session, name: str, password: str, *, actor: str, address: str | None) -> User:
+def set_password(
+    db: Session,
+    name: str,
+    password: str,
+    *,
+    actor: str,
+    address: str | None,
+    hash_profile: str = DEFAULT_PROFILE,
+) -> User:
     user = _existing(db, name)
-    user.password_hash = hash_password(password)
+    user.password_hash = hash_password(password, hash_profile)
     ended = end_sessions(db, user)
     audit.record(
         db,

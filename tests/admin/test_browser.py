@@ -29,9 +29,15 @@ from tests.procfile import (
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/test does it)"
-)
+# What the console shows does not depend on which database the rows came from, and each
+# test costs a web process and a Chromium: scripts/test runs these on PostgreSQL only.
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="Debian's chromium is not installed (scripts/test does it)",
+    ),
+    pytest.mark.one_database,
+]
 
 
 def tone(seconds: float = 2.0, rate: int = 8000) -> bytes:
