@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from app.config import Settings
+from app.config import PASSWORD_HASH_PROFILES, Settings
 from app.extensions import init_extensions
 from app.telemetry import configure_logging
 from app.web import init_web, trust_proxies
@@ -61,6 +61,13 @@ def startup_report(settings: Settings) -> list[str]:
     if len(lines) == len(PROVIDERS):
         lines.append("no provider is configured: every callback will be refused (see README)")
     lines.append(f"archive: {settings.archive_summary()}")
+    if settings.password_hash_profile != PASSWORD_HASH_PROFILES[0]:
+        # A profile meant for test suites: said at every start, so it cannot go to
+        # production unnoticed.
+        lines.append(
+            f"PASSWORD_HASH_PROFILE={settings.password_hash_profile}: new console passwords "
+            "get a hash made for test suites, cheap to guess; unset it for real users"
+        )
     return lines
 
 

@@ -127,6 +127,14 @@ def test_the_start_up_report_says_where_recordings_go_and_that_originals_are_kep
     assert "last 48 h" in archive[0]
 
 
+def test_the_start_up_report_warns_of_the_test_suites_password_hash_profile_only():
+    from app import startup_report
+
+    cheap = startup_report(load_settings({**BASE, "PASSWORD_HASH_PROFILE": "cheapest"}))
+    assert [line for line in cheap if line.startswith("PASSWORD_HASH_PROFILE=cheapest:")]
+    assert not [line for line in startup_report(load_settings(BASE)) if "PASSWORD" in line]
+
+
 def test_the_start_up_report_warns_that_originals_are_deleted_with_a_bucket():
     from app import startup_report
 
