@@ -106,6 +106,26 @@ class _Digests:
             raise RetryableError(f"spooling the download failed: {exc}") from exc
 
 
+class _Pace:
+    """What every read of a transfer does first, download or upload: stop when the
+    worker is asked to shut down, and renew the lease now and then."""
+
+    def __init__(self, stop: threading.Event, heartbeat: Callable[[], None], every: float) -> None:
+        self._stop = stop
+        self._heartbeat = heartbeat
+        self._every = every
+        self._last_beat = time.monotonic()
+
+    def step(self) -> None:
+        if self._stop.is_set():
+            raise WorkerStopping(
+                "stopping: transfer abandoned, the recording goes back to the queue"
+            )
+        if time.monotonic() - self._last_beat > self._every:
+            self._heartbeat()
+            self._last_beat = time.monotonic()
+
+
 class HashingReader:
     """A file-like view of a streaming download that hashes what passes through.
 
@@ -133,10 +153,7 @@ class HashingReader:
         self.size = 0
         self.check = check
         self._digests = _Digests(check, sink)
-        self._stop = stop
-        self._heartbeat = heartbeat
-        self._heartbeat_every = heartbeat_every
-        self._last_beat = time.monotonic()
+        self._pace = _Pace(stop, heartbeat, heartbeat_every)
         self.done = False
         self.finished_at: float | None = None  # time.monotonic() at the last byte
 
@@ -146,13 +163,7 @@ class HashingReader:
         return self._digests.sha256.hexdigest()
 
     def read(self, size: int = -1) -> bytes:
-        if self._stop.is_set():
-            raise WorkerStopping(
-                "stopping: transfer abandoned, the recording goes back to the queue"
-            )
-        if time.monotonic() - self._last_beat > self._heartbeat_every:
-            self._heartbeat()
-            self._last_beat = time.monotonic()
+        self._pace.step()
         data = self._media.read(size if size and size > 0 else DEFAULT_READ)
         if not data:
             self._finish()
@@ -194,21 +205,12 @@ class SpoolReader:
         heartbeat_every: float,
     ) -> None:
         self._spool = spool
-        self._stop = stop
-        self._heartbeat = heartbeat
-        self._heartbeat_every = heartbeat_every
-        self._last_beat = time.monotonic()
+        self._pace = _Pace(stop, heartbeat, heartbeat_every)
         self.size = 0
         self.done = False
 
     def read(self, size: int = -1) -> bytes:
-        if self._stop.is_set():
-            raise WorkerStopping(
-                "stopping: transfer abandoned, the recording goes back to the queue"
-            )
-        if time.monotonic() - self._last_beat > self._heartbeat_every:
-            self._heartbeat()
-            self._last_beat = time.monotonic()
+        self._pace.step()
         try:
             data = self._spool.read(size if size and size > 0 else DEFAULT_READ)
             if not data:

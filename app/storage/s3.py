@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
 
@@ -148,6 +149,22 @@ class _GuardedBody(_GuardedStream):
         return self._stream.tell()
 
 
+@contextlib.contextmanager
+def _upload_failures(key: str, guarded: _GuardedStream) -> Iterator[None]:
+    """An upload's failure as the archive sees it: the source stream's own error when
+    it raised one (S3 only saw a broken body), else S3's, as a store failure."""
+    try:
+        yield
+    except (ClientError, BotoCoreError, Boto3Error) as exc:
+        if guarded.error is not None:
+            raise guarded.error from None
+        raise _failure(f"S3 upload of {key} failed: {_describe(exc)}", exc) from exc
+    except BaseException:
+        if guarded.error is not None:
+            raise guarded.error from None
+        raise
+
+
 class S3Store:
     def __init__(self, settings: Settings) -> None:
         assert settings.s3_bucket
@@ -230,7 +247,7 @@ class S3Store:
             # body (Content-MD5 or x-amz-checksum-*): CRC32 per part is the cheap one.
             extra["ChecksumAlgorithm"] = "CRC32"
         guarded = _GuardedStream(stream)
-        try:
+        with _upload_failures(key, guarded):
             self.client.upload_fileobj(
                 guarded,  # type: ignore[arg-type]
                 self.bucket,
@@ -238,14 +255,6 @@ class S3Store:
                 ExtraArgs=extra,
                 Config=self.transfer,
             )
-        except (ClientError, BotoCoreError, Boto3Error) as exc:
-            if guarded.error is not None:
-                raise guarded.error from None
-            raise _failure(f"S3 upload of {key} failed: {_describe(exc)}", exc) from exc
-        except BaseException:
-            if guarded.error is not None:
-                raise guarded.error from None
-            raise
         return retain_until
 
     def _put_once(
@@ -262,7 +271,7 @@ class S3Store:
         """
         checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
         guarded = _GuardedBody(stream)
-        try:
+        with _upload_failures(key, guarded):
             self._put_client.put_object(
                 Bucket=self.bucket,
                 Key=key,
@@ -271,14 +280,6 @@ class S3Store:
                 ChecksumSHA256=checksum,
                 **extra,
             )
-        except (ClientError, BotoCoreError) as exc:
-            if guarded.error is not None:
-                raise guarded.error from None
-            raise _failure(f"S3 upload of {key} failed: {_describe(exc)}", exc) from exc
-        except BaseException:
-            if guarded.error is not None:
-                raise guarded.error from None
-            raise
 
     def check_retention(self) -> None:
         if self.lock_mode is None:

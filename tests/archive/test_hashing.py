@@ -23,6 +23,7 @@ def reader_for(
     content_length: int | None = None,
     check: EtagCheck | None = None,
     sink: io.BytesIO | None = None,
+    stop: threading.Event | None = None,
 ) -> HashingReader:
     response = requests.Response()
     response.raw = urllib3.HTTPResponse(body=io.BytesIO(data), preload_content=False)
@@ -30,7 +31,7 @@ def reader_for(
         response.headers["Content-Length"] = str(content_length)
     return HashingReader(
         ResponseStream(response, channels=1, fmt="mp3"),
-        stop=threading.Event(),
+        stop=stop or threading.Event(),
         heartbeat=lambda: None,
         heartbeat_every=60,
         check=check,
@@ -80,8 +81,9 @@ def test_a_body_shorter_than_its_content_length_is_an_error():
 
 
 def test_a_stop_request_abandons_the_transfer():
-    reader = reader_for(DATA, len(DATA))
-    reader._stop.set()
+    stop = threading.Event()
+    reader = reader_for(DATA, len(DATA), stop=stop)
+    stop.set()
     with pytest.raises(WorkerStopping):
         reader.read(10)
     reader.close()
