@@ -17,12 +17,17 @@ two references in the same run:
 Our ``web`` runs twice: as configured by default, and with ``FORWARD_URL``
 pointing at a closed port (each callback also writes its forward to the
 outbox; nothing is sent on the request path, so the dead receiver must not
-show). Prints req/s, p50, p99 and errors per connection count, and our
-throughput as a fraction of each other row.
+show). Prints req/s, p50, p99 and errors per connection count, our
+throughput as a fraction of each other row, and the CPU each request cost the
+server (its whole process group) and PostgreSQL (the postmaster and its
+children), read from ``/proc`` around each wrk run: on two cores shared by
+wrk, the server and the database, throughput follows CPU per request, and
+this figure does not move with other load on the machine as req/s does.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
@@ -117,6 +122,31 @@ def parse_wrk(output: str) -> dict[str, float]:
     }
 
 
+def _cpu_seconds(pids: set[int] | None = None, group: int | None = None) -> float:
+    """User and system CPU so far of the processes in ``pids``, their children, and
+    those in process group ``group`` (the live ones: /proc/<pid>/stat)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        pid, ppid, pgrp = int(entry), int(fields[1]), int(fields[2])
+        if (pids and (pid in pids or ppid in pids)) or pgrp == group:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _postmaster_pid(engine: Any) -> int:
+    with engine.connect() as connection:
+        backend = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    with open(f"/proc/{backend}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
 def run(database_url: str, seconds: int, levels: list[int]) -> dict[str, Any]:
     from app.db import make_engine
 
@@ -136,6 +166,7 @@ def run(database_url: str, seconds: int, levels: list[int]) -> dict[str, Any]:
     if release.returncode:
         raise SystemExit(release.stderr)
     engine = make_engine(database_url)
+    postmaster = {_postmaster_pid(engine)}
     web = procfile_commands()["web"]
     closed = f"http://127.0.0.1:{free_port()}/nobody-listens"  # a port nothing listens on
     targets: dict[str, tuple[Any, ...]] = {
@@ -176,6 +207,9 @@ def run(database_url: str, seconds: int, levels: list[int]) -> dict[str, Any]:
                     connection.execute(
                         text("CREATE TABLE bench_reference (id serial PRIMARY KEY, form text)")
                     )
+                group = process.popen.pid  # its own session: the server and its workers
+                server_before = _cpu_seconds(group=group)
+                database_before = _cpu_seconds(postmaster)
                 out = subprocess.run(
                     [
                         wrk,
@@ -192,7 +226,15 @@ def run(database_url: str, seconds: int, levels: list[int]) -> dict[str, Any]:
                     timeout=seconds + 60,
                     check=True,
                 ).stdout
-                results[name][str(level)] = parse_wrk(out)
+                measured = parse_wrk(out)
+                answered = max(measured["rps"] * seconds, 1.0)
+                measured["server_cpu_ms"] = (
+                    (_cpu_seconds(group=group) - server_before) * 1000 / answered
+                )
+                measured["database_cpu_ms"] = (
+                    (_cpu_seconds(postmaster) - database_before) * 1000 / answered
+                )
+                results[name][str(level)] = measured
                 print(f"  {name}, {level} connections: {results[name][str(level)]}", flush=True)
         finally:
             process.stop()
@@ -205,17 +247,22 @@ def table(result: dict[str, Any]) -> str:
     ours = names[0]
     rows = [
         f"wrk, {result['seconds']} s per run, distinct signed `completed` callbacks, PostgreSQL.\n",
-        "| connections | target | req/s | p50 ms | p99 ms | errors | ours / target |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| connections | target | req/s | p50 ms | p99 ms | errors | ours / target "
+        "| server CPU ms per request | PostgreSQL CPU ms per request |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for level in result["levels"]:
         mine = result["results"][ours][str(level)]
         for name in names:
             row = result["results"][name][str(level)]
             ratio = "" if name == ours else f"{mine['rps'] / row['rps']:.2f}"
+            cpu = " | ".join(
+                f"{row[key]:.2f}" if key in row else ""  # (results from before it was measured)
+                for key in ("server_cpu_ms", "database_cpu_ms")
+            )
             rows.append(
                 f"| {level} | {name} | {row['rps']:,.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
-                f"| {row['errors']:.0f} | {ratio} |"
+                f"| {row['errors']:.0f} | {ratio} | {cpu} |"
             )
     return "\n".join(rows)
 
