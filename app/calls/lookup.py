@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
-from collections.abc import Callable
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -37,13 +35,8 @@ from app.work import items as work
 from app.work.items import WorkClaim
 
 log = logging.getLogger(__name__)
-Settle = Callable[[Session], None]
 
 LEASE = dt.timedelta(minutes=2)  # one GET, bounded by the HTTP time-outs
-# How long a turn goes on to the next due look-up before the worker archives
-# again: look-ups in a row share their commits, and the archive waits at most
-# this (and one look-up's time-outs).
-TURN_SECONDS = 0.5
 MAX_TRIES = 6
 FIRST_RETRY = dt.timedelta(seconds=30)
 LONGEST_RETRY = dt.timedelta(hours=1)  # six tries span about 15 minutes
@@ -96,7 +89,7 @@ def mark_unavailable(session: Session, recording_id: int, reason: str) -> None:
 
 
 class CallDetailsWork:
-    """Claims due look-ups one after another (``turn``), fetches each, keeps what it found."""
+    """Claims one look-up at a time (``turn``), fetches it, keeps what it found."""
 
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], owner: str) -> None:
         self.settings = settings
@@ -112,63 +105,35 @@ class CallDetailsWork:
             self._apis[provider] = declared.api(self.settings) if declared else None
         return self._apis[provider]
 
-    def turn(self, budget: float = TURN_SECONDS) -> bool:
-        """Look up due calls for about ``budget`` seconds; whether there was one.
-
-        What a look-up found is written in the transaction that claims the next
-        one (one commit a look-up rather than two, as the deliveries do); the
-        last is written on its own. A worker that dies in between has written
-        nothing of the look-up in hand: its lease runs out and it is made again.
-        """
-        deadline = time.monotonic() + budget
-        worked = False
-        settle: Settle | None = None
-        while True:
-            go_on = time.monotonic() < deadline
-            with transaction(self.sessions) as session:
-                if settle is not None:
-                    settle(session)
-                taken = self._claim(session) if go_on else None
-            if taken is None:
-                return worked
-            worked = True
-            held, recording = taken
-            settle = None if recording is None else self._look_up(held, recording)
-
-    def _claim(self, session: Session) -> tuple[WorkClaim, Recording | None] | None:
-        """The next due look-up and its recording (None: finished already, as
-        there is nothing to look up); None when none is due."""
-        held = work.claim(session, CALL_DETAILS_WORK, self.owner, LEASE)
-        if held is None:
-            return None
-        provider, _, recording_sid = held.key.partition(":")
-        recording = session.execute(
-            select(Recording).where(
-                Recording.provider == provider, Recording.recording_sid == recording_sid
-            )
-        ).scalar_one_or_none()
-        if recording is None or recording.call_details_state == CallDetailsState.DONE.value:
-            work.finish(session, held, result="nothing to look up" if recording is None else "")
-            return held, None
-        session.expunge(recording)
-        return held, recording
-
-    def _look_up(self, held: WorkClaim, recording: Recording) -> Settle:
-        """Fetch ``recording``'s call; what to write of it (in the caller's transaction)."""
+    def turn(self) -> bool:
+        """Look up one due call; whether there was one."""
+        with transaction(self.sessions) as session:
+            held = work.claim(session, CALL_DETAILS_WORK, self.owner, LEASE)
+            if held is None:
+                return False
+            provider, _, recording_sid = held.key.partition(":")
+            recording = session.execute(
+                select(Recording).where(
+                    Recording.provider == provider, Recording.recording_sid == recording_sid
+                )
+            ).scalar_one_or_none()
+            if recording is None or recording.call_details_state == CallDetailsState.DONE.value:
+                work.finish(session, held, result="nothing to look up" if recording is None else "")
+                return True
+            session.expunge(recording)
         try:
             details = self._fetch(recording)
         except Unavailable as exc:
-            return self._give_up(held, recording, str(exc))
+            self._give_up(held, recording, str(exc))
+            return True
         except ProviderError as exc:
-            return self._failed(held, recording, exc)
-        region = self.settings.default_phone_region
-        log.info("call details of %s %s found", recording.provider, recording.recording_sid)
-
-        def found(session: Session) -> None:
-            store_details(session, recording, details, region)
+            self._failed(held, recording, exc)
+            return True
+        with transaction(self.sessions) as session:
+            store_details(session, recording, details, self.settings.default_phone_region)
             work.finish(session, held, result="found")
-
-        return found
+        log.info("call details of %s %s found", provider, recording_sid)
+        return True
 
     def _fetch(self, recording: Recording) -> CallDetails:
         if not recording.call_sid:
@@ -187,9 +152,10 @@ class CallDetailsWork:
             raise Unavailable(f"account {recording.account_sid} is not one this deployment serves")
         return api.fetch_call(recording.account_sid, recording.call_sid)
 
-    def _failed(self, held: WorkClaim, recording: Recording, exc: ProviderError) -> Settle:
+    def _failed(self, held: WorkClaim, recording: Recording, exc: ProviderError) -> None:
         if not exc.retryable or held.tries >= self.max_tries:
-            return self._give_up(held, recording, exc.message)
+            self._give_up(held, recording, exc.message)
+            return
         wait = work.backoff(held.tries, self.first_retry, LONGEST_RETRY)
         if exc.retry_after is not None:
             wait = max(wait, dt.timedelta(seconds=min(exc.retry_after, LONGEST_RETRY.seconds)))
@@ -202,24 +168,16 @@ class CallDetailsWork:
             exc.message,
             wait.total_seconds(),
         )
-        error, again = redact(exc.message), utcnow() + wait
+        with transaction(self.sessions) as session:
+            work.fail(session, held, redact(exc.message), utcnow() + wait)
 
-        def retry(session: Session) -> None:
-            work.fail(session, held, error, again)
-
-        return retry
-
-    def _give_up(self, held: WorkClaim, recording: Recording, reason: str) -> Settle:
+    def _give_up(self, held: WorkClaim, recording: Recording, reason: str) -> None:
         log.warning(
             "call details of %s %s unavailable: %s",
             recording.provider,
             recording.recording_sid,
             reason,
         )
-        recording_id = recording.id
-
-        def unavailable(session: Session) -> None:
-            mark_unavailable(session, recording_id, reason)
+        with transaction(self.sessions) as session:
+            mark_unavailable(session, recording.id, reason)
             work.fail(session, held, redact(reason), None)
-
-        return unavailable

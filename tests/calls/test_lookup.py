@@ -6,11 +6,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from app.calls import lookup
 from app.calls.lookup import CallDetailsWork
-from app.db import make_session_factory, transaction, utcnow
+from app.db import make_session_factory
 from app.providers import PROVIDERS
 from app.providers.telnyx_api import MediaOrigin
 from app.recordings.models import ArchiveState, CallDetailsState
@@ -79,61 +78,6 @@ def test_a_callback_queues_a_look_up_that_keeps_the_numbers_in_e164(fake_twilio,
     assert row.from_digits_reversed == "14155550100"[::-1]
     (get,) = fake_twilio.call_gets(CALL_SID)
     assert get.auth_ok
-
-
-class Killed(BaseException):
-    """The worker killed mid-turn: nothing after it runs."""
-
-
-def test_one_turn_looks_up_the_due_calls_in_a_row(fake_twilio, sessions, lookups):
-    # Each look-up's result goes in with the next one's claim; the last on its own.
-    calls = [f"CA{n:032x}" for n in range(3)]
-    for n, call in enumerate(calls):
-        fake_twilio.add_call(call, from_=f"+1415555010{n}")
-        queue_recording(sessions, fake_twilio, recording_sid(40 + n), CallSid=call)
-
-    assert lookups().turn()
-
-    for n, call in enumerate(calls):
-        row = recording(sessions, recording_sid(40 + n))
-        assert row.call_details_state == CallDetailsState.DONE
-        assert row.from_number == f"+1415555010{n}"
-        assert len(fake_twilio.call_gets(call)) == 1
-    with sessions() as session:
-        items = session.execute(select(WorkItem).where(WorkItem.kind == "call_details")).scalars()
-        assert {(i.status, i.result, i.lease_owner) for i in items} == {
-            (WorkStatus.DONE, "found", None)
-        }
-
-
-def test_a_worker_killed_before_writing_a_look_up_leaves_it_to_the_next_claim(
-    fake_twilio, sessions, lookups, monkeypatch
-):
-    sid = recording_sid(45)
-    fake_twilio.add_call(CALL_SID)
-    queue_recording(sessions, fake_twilio, sid)
-
-    def killed(*args: Any, **kwargs: Any) -> None:
-        raise Killed
-
-    with monkeypatch.context() as patched:
-        patched.setattr(lookup, "store_details", killed)
-        with pytest.raises(Killed):
-            lookups().turn()
-    assert recording(sessions, sid).call_details_state == CallDetailsState.PENDING
-
-    # Its lease runs out (run_after is the lease's expiry while it runs).
-    with transaction(sessions) as session:
-        session.execute(
-            update(WorkItem)
-            .where(WorkItem.kind == "call_details")
-            .values(run_after=utcnow() - dt.timedelta(seconds=1))
-        )
-    run_lookups(lookups(), sessions)
-    row = recording(sessions, sid)
-    assert row.call_details_state == CallDetailsState.DONE
-    assert row.from_number == "+14155550100"
-    assert len(fake_twilio.call_gets(CALL_SID)) == 2
 
 
 def test_numbers_that_are_not_phone_numbers_are_kept_as_sent(fake_twilio, sessions, lookups):
