@@ -9,6 +9,7 @@ handed to it as ``Facts``, so every way a try can end is a row in a table test.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from app.archive.errors import (
@@ -35,6 +36,9 @@ class Attempt:
     archived_bytes: int | None = None  # the size of the copy this try confirmed
     download_seconds: float | None = None
     upload_seconds: float | None = None
+    # When this try deleted the provider's original (or found it gone): written
+    # with the try's end, whatever the outcome (``queue.AttemptEnd``).
+    original_deleted_at: dt.datetime | None = None
 
     @property
     def resumed(self) -> bool:
@@ -49,6 +53,7 @@ class Attempt:
             archived_bytes=self.archived_bytes,
             download_seconds=self.download_seconds,
             upload_seconds=self.upload_seconds,
+            original_deleted_at=self.original_deleted_at,
         )
 
 

@@ -154,7 +154,7 @@ class Archiver:
         if not resumed:
             self._copy_to_store(attempt)
         if self.settings.delete_original and attempt.claim.original_deleted_at is None:
-            self._delete_original(attempt.claim, recheck=resumed)
+            self._delete_original(attempt, recheck=resumed)
 
     # -- what a try came to, and the one place it is applied ------------------------
 
@@ -395,13 +395,20 @@ class Archiver:
         )
         return reader, retain_until
 
-    def _delete_original(self, claim: queue.Claim, *, recheck: bool) -> None:
+    def _delete_original(self, attempt: Attempt, *, recheck: bool) -> None:
         """Delete the provider's copy; ``recheck`` the archive first on a resumed claim.
 
         A copy confirmed moments ago in this run needs no second look; one
         archived by an earlier try may have been touched since, and nothing
         but a confirmed copy may stand in for the original.
+
+        The delete is recorded in the transaction that ends the try (the done
+        mark, or whatever else ends it), not in one of its own: a worker that
+        dies in between leaves the recording archived with its original not
+        marked deleted, and the next claim deletes again, which the provider
+        answers 404 (already gone), and marks it done then.
         """
+        claim = attempt.claim
         client = self._provider(claim)
         if recheck:
             assert claim.key is not None and claim.size_bytes is not None and claim.sha256
@@ -411,7 +418,7 @@ class Archiver:
             self.store.confirm(claim.key, claim.size_bytes, claim.sha256)
         if not client.delete_original(_media_ref(claim)):
             log.info("original of %s was already gone (404)", claim.recording_sid)
-        self._held(lambda s: queue.mark_original_deleted(s, claim.id, self.worker_id))
+        attempt.original_deleted_at = utcnow()
 
 
 def _media_ref(claim: queue.Claim) -> MediaRef:

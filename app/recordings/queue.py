@@ -160,6 +160,10 @@ class AttemptEnd:
     archived_bytes: int | None = None  # the size of the copy this try confirmed
     download_seconds: float | None = None  # request to the last byte received
     upload_seconds: float | None = None  # last byte received to the copy confirmed
+    # The provider's original deleted (or found gone) in this try: recorded on the
+    # recording by whichever write ends the try (``_let_go``), so the done mark and
+    # the delete are one commit.
+    original_deleted_at: dt.datetime | None = None
 
 
 def close_attempt(
@@ -256,10 +260,6 @@ def forget_archive(session: Session, claim_id: int, worker_id: str) -> bool:
     )
 
 
-def mark_original_deleted(session: Session, claim_id: int, worker_id: str) -> bool:
-    return _update_held(session, claim_id, worker_id, original_deleted_at=utcnow())
-
-
 def _let_go(
     session: Session,
     claim_id: int,
@@ -270,7 +270,11 @@ def _let_go(
     **values: Any,
 ) -> bool:
     """Leave ``running`` for ``state``; the lease goes, whatever comes next. The try
-    is closed with it, in the same transaction."""
+    is closed with it, in the same transaction, and the original's delete, if the
+    try made one, is recorded."""
+    end, outcome, error = attempt
+    if end.original_deleted_at is not None:
+        values["original_deleted_at"] = end.original_deleted_at
     held = _update_held(
         session,
         claim_id,
@@ -282,7 +286,6 @@ def _let_go(
         **values,
     )
     if held:
-        end, outcome, error = attempt
         close_attempt(session, end, outcome, error)
     return held
 

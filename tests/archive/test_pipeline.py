@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import threading
@@ -10,14 +11,14 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 
 from app.archive.errors import DATABASE, dependency_down
 from app.archive.pipeline import Archiver
 from app.db import make_engine, make_session_factory, transaction
 from app.recordings import queue
-from app.recordings.models import ArchiveAttempt, ArchiveState
+from app.recordings.models import ArchiveAttempt, ArchiveState, Recording
 from app.storage import make_store
 from tests.archive.helpers import (
     body_bytes,
@@ -371,6 +372,96 @@ def test_a_404_to_the_delete_means_already_gone(archiver, fake_twilio, s3, bucke
     assert row.original_deleted_at is not None
     assert read_object(s3, bucket, expected_key(sid)) == DUAL.read_all()
     assert row.attempts == 1
+
+
+class Killed(BaseException):
+    """The worker killed mid-try: nothing after it runs, nothing is settled."""
+
+
+def test_a_worker_killed_between_the_delete_and_the_done_mark_loses_nothing(
+    archiver, archive_settings, fake_twilio, s3, bucket, sessions, delete_guard, monkeypatch
+):
+    # The delete is recorded with the done mark, in one commit: killed in between,
+    # the recording must stay archived (its confirmation committed before the
+    # DELETE was sent), and the next claim must delete again, take the
+    # provider's 404 as already gone, and mark it done without a new download.
+    sid = recording_sid(18)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+    queue_recording(sessions, fake_twilio, sid)
+    committed_before_delete: list[bool] = []
+    guard = fake_twilio.on_request
+
+    def check(request) -> None:  # type: ignore[no-untyped-def]
+        guard(request)
+        if request.method == "DELETE" and request.recording_sid == sid:
+            row = recording(sessions, sid)  # what another session sees: the committed state
+            committed_before_delete.append(row.archived_at is not None and row.sha256 is not None)
+
+    fake_twilio.on_request = check
+
+    def killed(*args: Any, **kwargs: Any) -> bool:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(queue, "mark_done", killed)
+        with pytest.raises(Killed):
+            archiver.run_once()
+    row = recording(sessions, sid)
+    assert fake_twilio.is_deleted(sid)
+    assert row.archive_state is ArchiveState.RUNNING and row.archived_at is not None
+    assert row.original_deleted_at is None  # nothing after the DELETE was committed
+
+    # Its lease runs out; another worker takes it over.
+    with transaction(sessions) as session:
+        session.execute(
+            update(Recording)
+            .where(Recording.id == row.id)
+            .values(next_attempt_at=row.next_attempt_at - dt.timedelta(hours=1))
+        )
+    successor = Archiver(archive_settings, sessions, make_store(archive_settings), "successor")
+    drain(successor, sessions)
+
+    row = recording(sessions, sid)
+    assert row.archive_state is ArchiveState.DONE, row.last_error
+    assert row.original_deleted_at is not None and row.archived_at <= row.original_deleted_at
+    assert row.attempts == 2
+    assert read_object(s3, bucket, expected_key(sid)) == DUAL.read_all()
+    assert len(fake_twilio.media_gets(sid)) == 1  # not downloaded again
+    deletes = [r.status for r in fake_twilio.requests if r.method == "DELETE"]
+    assert deletes == [204, 404]  # the second found it gone: still done
+    assert committed_before_delete == [True, True]
+    assert delete_guard == [(sid, True), (sid, True)]
+    with sessions() as session:
+        outcomes = session.execute(
+            select(ArchiveAttempt.outcome, ArchiveAttempt.worker_id)
+            .where(ArchiveAttempt.recording_id == row.id)
+            .order_by(ArchiveAttempt.id)
+        ).all()
+    assert [tuple(o) for o in outcomes] == [("abandoned", "test-worker"), ("done", "successor")]
+
+
+def test_a_done_mark_refused_after_the_delete_still_records_the_delete(
+    archiver, fake_twilio, sessions, monkeypatch
+):
+    # Whatever ends the try writes the delete it made: a retry after it never
+    # sends a second DELETE.
+    sid = recording_sid(19)
+    fake_twilio.add_recording(sid, mono=MONO, dual=DUAL)
+    queue_recording(sessions, fake_twilio, sid)
+    real = queue.mark_done
+
+    def refused_once(*args: Any, **kwargs: Any) -> bool:
+        monkeypatch.setattr(queue, "mark_done", real)
+        raise RuntimeError("the done mark failed")
+
+    monkeypatch.setattr(queue, "mark_done", refused_once)
+    assert archiver.run_once()
+    row = recording(sessions, sid)
+    assert row.archive_state is ArchiveState.QUEUED and row.original_deleted_at is not None
+    drain(archiver, sessions)
+    row = recording(sessions, sid)
+    assert row.archive_state is ArchiveState.DONE and row.attempts == 2
+    assert [r.status for r in fake_twilio.requests if r.method == "DELETE"] == [204]
 
 
 def test_retry_after_from_a_429_sets_the_next_attempt(archiver, fake_twilio, sessions):
