@@ -92,7 +92,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    record_restarting_files(items)
     if not os.environ.get("TEST_DATABASE_URL"):
         if os.environ.get("TEST_POSTGRESQL_PASS_FOLLOWS") == "1":
             deselect_one_database(config, items)
@@ -107,6 +109,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=free)
         items[:] = kept
     config.stash[_database_free] = len(free)
+
+
+def record_restarting_files(items: list[pytest.Item]) -> None:
+    """With ``TEST_RESTARTS_DATABASE_FILES`` set (scripts/test's parallel PostgreSQL pass),
+    write there the files that hold a ``restarts_database`` test of this collection.
+
+    The pass that runs those tests alone then collects only these files, not the whole
+    suite again for five tests; the list comes from the markers pytest itself resolved
+    (tryfirst: before ``-m`` and ``-k`` deselect), so it cannot go stale as a hand-kept
+    list would. Under xdist every worker collects the same items and writes the same list.
+    """
+    target = os.environ.get("TEST_RESTARTS_DATABASE_FILES")
+    if not target:
+        return
+    files = sorted(
+        {str(item.path) for item in items if item.get_closest_marker("restarts_database")}
+    )
+    partial = f"{target}.{os.getpid()}"
+    with open(partial, "w") as out:
+        out.writelines(f"{name}\n" for name in files)
+    os.replace(partial, target)  # whole, even with two workers writing it at once
 
 
 def deselect_one_database(config: pytest.Config, items: list[pytest.Item]) -> None:
