@@ -132,9 +132,13 @@ class Web:
 @contextmanager
 def web_process(env: Mapping[str, str], log_path: Path, *, release: bool = False) -> Iterator[Web]:
     """The Procfile's ``web`` on a free port (``PORT`` is set here), once it answers;
-    ``release`` runs the Procfile's ``release`` first. Stopped however the block ends."""
+    ``release`` runs the Procfile's ``release`` first. Stopped however the block ends.
+
+    One gunicorn worker unless ``env`` asks for more (``WEB_CONCURRENCY``): each one
+    imports and builds the app (about a CPU-second), and a test that needs two, for
+    what the workers share, says so."""
     port = free_port()
-    env = {**env, "PORT": str(port)}
+    env = {"WEB_CONCURRENCY": "1", **env, "PORT": str(port)}
     if release:
         result = run_release(env)
         assert result.returncode == 0, result.stderr
