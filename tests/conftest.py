@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from alembic import command
@@ -29,7 +29,6 @@ from jinja2 import BytecodeCache
 from jinja2.bccache import Bucket
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from werkzeug.routing import Rule
 
 from app import create_app
 from app.config import normalise_database_url
@@ -79,34 +78,9 @@ class SharedTemplates(BytecodeCache):
         self.compiled[bucket.key] = bucket.bytecode_to_string()
 
 
-class SharedBuilderRule(Rule):
-    """A URL rule whose URL builders, once compiled, serve every app this process builds.
-
-    Werkzeug compiles two small Python functions for each of the app's 40 rules as it is
-    added (15 of the 21 ms ``create_app`` takes, which every test using ``app`` pays). A
-    builder without defaults is a function of the rule's parsed parts alone (the converters
-    are called through the bound rule at build time), so one compiled for an equal rule
-    in an earlier app is the same function. Werkzeug's internals are checked first: where
-    they differ (another version), the rule compiles its own, as before.
-    """
-
-    _builders: ClassVar[dict[tuple[Any, ...], Any]] = {}
-
-    def _compile_builder(self, append_unknown: bool = True) -> Any:
-        trace = getattr(self, "_trace", None)
-        if self.defaults or not isinstance(trace, list):
-            return super()._compile_builder(append_unknown)
-        key = (self.rule, tuple(trace), append_unknown)
-        if (builder := self._builders.get(key)) is None:
-            builder = self._builders[key] = super()._compile_builder(append_unknown)
-        return builder
-
-
 def pytest_configure(config: pytest.Config) -> None:
     # Flask reads jinja_options when an app first makes its environment.
     Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": SharedTemplates()}
-    # Flask makes each of its rules with this class.
-    Flask.url_rule_class = SharedBuilderRule
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
