@@ -49,6 +49,7 @@ from tests.helpers import (
 from tests.procfile import (
     Process,
     free_port,
+    proc_stat,
     process_env,
     procfile_commands,
     run_release,
@@ -127,13 +128,9 @@ def _cpu_seconds(pids: set[int] | None = None, group: int | None = None) -> floa
     those in process group ``group`` (the live ones: /proc/<pid>/stat)."""
     ticks = 0
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
+        fields = proc_stat(entry) if entry.isdigit() else None
+        if fields is None:
+            continue  # not a process, or gone meanwhile
         pid, ppid, pgrp = int(entry), int(fields[1]), int(fields[2])
         if (pids and (pid in pids or ppid in pids)) or pgrp == group:
             ticks += int(fields[11]) + int(fields[12])  # utime, stime
@@ -143,8 +140,9 @@ def _cpu_seconds(pids: set[int] | None = None, group: int | None = None) -> floa
 def _postmaster_pid(engine: Any) -> int:
     with engine.connect() as connection:
         backend = int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
-    with open(f"/proc/{backend}/stat") as stat:
-        return int(stat.read().rsplit(")", 1)[1].split()[1])
+    fields = proc_stat(backend)
+    assert fields is not None, "the backend that just answered has gone"
+    return int(fields[1])
 
 
 def run(database_url: str, seconds: int, levels: list[int]) -> dict[str, Any]:

@@ -27,6 +27,18 @@ def procfile_commands() -> dict[str, str]:
     return commands
 
 
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (the first is the
+    state, then ppid, pgrp, session, ...; utime and stime are the 12th and 13th), or
+    None when the process has gone. The name, in parentheses, may hold spaces and
+    parentheses of its own, so the fields start after the last ')'."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 
 from tests.helpers import ROOT
+from tests.procfile import proc_stat
 
 BLOCK = re.compile(r"<!-- try-it-locally: terminal (\d) -->\s*```sh\n(.*?)```", re.S)
 ACCOUNT = "AC0123456789abcdef0123456789abcdef"
@@ -89,13 +90,10 @@ def start(script: str, cwd: Path, log: Path, env: dict[str, str]) -> subprocess.
 def session_members(session: int) -> list[int]:
     """Live processes of ``session`` (from /proc: field 6 of stat is the session)."""
     members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:  # it ended while we looked
-            continue
-        if fields[0] != "Z" and int(fields[3]) == session:
-            members.append(int(stat.parent.name))
+    for entry in os.listdir("/proc"):
+        fields = proc_stat(entry) if entry.isdigit() else None  # None: it ended while we looked
+        if fields is not None and fields[0] != "Z" and int(fields[3]) == session:
+            members.append(int(entry))
     return members
 
 
